@@ -1,0 +1,1 @@
+"""The web layer: HTTP adapters over the framework-independent FHIR handlers (only place that knows Starlette)."""

@@ -1,0 +1,232 @@
+"""Command line: ``rhip serve | demo | synth | import | client create | user create``.
+
+Every command exits non-zero with a one-line reason on failure. Flags mirror ``RHIP_`` variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rhip.settings import Settings
+
+DEMO_USERS = [
+    # username, password, role, organization, region
+    ("admin", "Admin@2026", "administrator", None, None),
+    ("doctor", "Doctor@2026", "clinician", None, None),
+    ("cdc", "Cdc@2026", "public-health-officer", None, None),
+    ("auditor", "Auditor@2026", "auditor", None, None),
+    ("integrator", "Integrator@2026", "integrator", None, None),
+]
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr with exit status 1."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for key in ("db", "host", "port", "data_dir", "base_url"):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[key] = value
+    return Settings(**overrides)
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from rhip.store.db import make_engine, migrate
+
+    engine = make_engine(settings.database_url())
+    try:
+        migrate(engine)
+    except Exception as exc:  # connection refused, bad URL, permissions
+        raise CliError(f"cannot open database {settings.database_url()}: {str(exc).splitlines()[0]}") from None
+    return engine
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rhip.app import create_app
+
+    settings = _settings(args)
+    _engine(settings).dispose()
+    app = create_app(settings)
+    print(f"rhip FHIR API on http://{settings.host}:{settings.port}/  (OpenAPI: /docs, public: /metadata)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from rhip.security.context import RequestContext
+    from rhip.store.bulk import files_of, load, ndjson_lines
+    from rhip.store.repository import Repository
+
+    settings = _settings(args)
+    target = Path(args.path)
+    if not target.exists():
+        raise CliError(f"no such file or directory: {target}")
+    repo = Repository(_engine(settings), settings)
+    t0 = time.perf_counter()
+    report = load(repo, ndjson_lines(files_of(target)), RequestContext.system("bulk import"))
+    secs = time.perf_counter() - t0
+    out = {"loaded": report.loaded, "updated": report.updated, "rejected": report.rejected,
+           "seconds": round(secs, 2), "resources_per_second": round((report.loaded + report.updated) / secs, 1) if secs else None,
+           "first_errors": report.errors[:20]}
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0 if report.rejected == 0 else 2
+
+
+def cmd_client_create(args: argparse.Namespace) -> int:
+    from rhip.security.accounts import create_client
+
+    creds = create_client(_engine(_settings(args)), name=args.name, scopes=args.scopes, organization=args.org)
+    print(json.dumps({"client_id": creds.id, "client_secret": creds.secret}))
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from rhip.security.accounts import create_user
+
+    password = args.password or os.environ.get("RHIP_PASSWORD") or getpass.getpass("password: ")
+    if len(password) < 8:
+        raise CliError("password must have at least 8 characters")
+    try:
+        create_user(_engine(_settings(args)), username=args.username, password=password, role=args.role,
+                    organization=args.org, region=args.region)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps({"username": args.username, "role": args.role}))
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    try:
+        from rhip import synth
+    except ImportError:
+        raise CliError("the synthetic region generator is not available in this build") from None
+    return int(synth.run(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Create a demo region under --data-dir, load it, create demo users, then serve."""
+    from rhip.security.accounts import create_user
+    from rhip.security.context import RequestContext
+    from rhip.store.bulk import files_of, load, ndjson_lines
+    from rhip.store.repository import Repository
+
+    data_dir = Path(args.data_dir)
+    args.db = args.db or f"sqlite:///{(data_dir / 'rhip.sqlite').resolve()}"
+    args.data_dir = data_dir
+    settings = _settings(args)
+    engine = _engine(settings)
+    marker = data_dir / "demo-loaded.json"
+    if not marker.exists():
+        region = data_dir / "region"
+        t0 = time.perf_counter()
+        try:
+            from rhip import synth
+
+            counts = synth.generate(seed=args.seed, residents=args.residents, years=args.years, out=region,
+                                    formats=("fhir-ndjson",))
+        except ImportError:
+            raise CliError("the synthetic region generator is not available in this build") from None
+        print(f"generated demo region ({args.residents} residents) in {time.perf_counter() - t0:.1f}s", flush=True)
+        repo = Repository(engine, settings)
+        report = load(repo, ndjson_lines(files_of(region / "fhir")), RequestContext.system("demo load"))
+        marker.write_text(json.dumps({"counts": counts, "loaded": report.loaded, "rejected": report.rejected}))
+        print(f"loaded {report.loaded} resources ({report.rejected} rejected) in {time.perf_counter() - t0:.1f}s", flush=True)
+        for u, p, role, org, region_code in DEMO_USERS:
+            create_user(engine, username=u, password=p, role=role, organization=org, region=region_code)
+    print("Demo users (POST /auth/token, grant_type=password):")
+    for u, p, role, _, _ in DEMO_USERS:
+        print(f"  {u:<11} {p:<16} {role}")
+    engine.dispose()
+    return cmd_serve(args)
+
+
+def _db_flag(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--db", required=required, help="SQLAlchemy URL (sqlite:///file or postgresql+psycopg://...); env RHIP_DB")
+    p.add_argument("--data-dir", dest="data_dir", type=Path, default=None, help="data directory (env RHIP_DATA_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="rhip", description="rhip regional health information platform (区域全民健康信息平台)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the FHIR API")
+    _db_flag(p)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--base-url", dest="base_url")
+    p.add_argument("--mllp-port", type=int, help="HL7 v2 MLLP listener (not yet available)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="load a synthetic demo region into SQLite and serve it")
+    p.add_argument("--data-dir", dest="data_dir", default="data/demo")
+    p.add_argument("--db")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--base-url", dest="base_url")
+    p.add_argument("--residents", type=int, default=2000)
+    p.add_argument("--years", type=int, default=3)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("synth", help="generate a synthetic region")
+    try:
+        from rhip import synth
+
+        synth.add_arguments(p)
+    except ImportError:
+        pass
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("import", help="bulk-load NDJSON files (COPY on PostgreSQL)")
+    p.add_argument("path", help="an .ndjson file or a directory of them")
+    _db_flag(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("client", help="OAuth2 clients")
+    csub = p.add_subparsers(dest="action", required=True)
+    c = csub.add_parser("create", help="register a client; prints {client_id, client_secret}")
+    _db_flag(c)
+    c.add_argument("--name", required=True)
+    c.add_argument("--scopes", default="system/*.*")
+    c.add_argument("--org")
+    c.set_defaults(func=cmd_client_create)
+
+    p = sub.add_parser("user", help="platform users")
+    usub = p.add_subparsers(dest="action", required=True)
+    u = usub.add_parser("create", help="create or reset a user (password from --password, RHIP_PASSWORD or prompt)")
+    _db_flag(u)
+    u.add_argument("--username", required=True)
+    u.add_argument("--role", required=True)
+    u.add_argument("--password")
+    u.add_argument("--org")
+    u.add_argument("--region")
+    u.set_defaults(func=cmd_user_create)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CliError as exc:
+        print(f"rhip: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""FHIR JSON in and out, keeping decimals exactly as written (``1.50`` stays ``1.50``).
+
+Bodies are parsed with the standard library so that ``parse_float=Decimal`` preserves each decimal's
+digits (FHIR R4 §2.6.4: precision is significant); output goes through orjson, with decimals written
+back verbatim as raw JSON fragments.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+__all__ = ["JsonError", "dumps", "loads"]
+
+
+class JsonError(ValueError):
+    """The body is not valid JSON (message gives line and column)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise JsonError(f"{name} is not valid JSON")
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON with decimals as ``Decimal``; raise JsonError on any syntax error."""
+    try:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")
+        return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise JsonError(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise JsonError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise JsonError("JSON nested too deeply") from None
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return orjson.Fragment(_decimal_text(obj))
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def _decimal_text(d: Decimal) -> str:
+    text = str(d)
+    # str(Decimal) may produce "1E+2"; JSON requires a digit after the exponent marker, which it has,
+    # but lower-case/upper-case both are valid JSON, so the text is already valid.
+    return text
+
+
+def dumps(obj: Any, *, pretty: bool = False) -> bytes:
+    """Serialise to UTF-8 JSON bytes (non-ASCII kept as is)."""
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    return orjson.dumps(obj, default=_default, option=option)

@@ -1,0 +1,1 @@
+"""FHIR operations, one module each; ``registry`` lists them and feeds the CapabilityStatement."""

@@ -1,0 +1,49 @@
+"""The operations table: routes ``$op`` URLs to their modules (and describes them for /metadata)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rhip.fhir.errors import FhirError
+from rhip.fhir.rest import FhirRequest, FhirResponse
+from rhip.store.repository import Unit
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    code: str
+    types: tuple[str, ...]
+    """Resource types it applies to; ("*",) for every type."""
+    levels: tuple[str, ...]
+    methods: tuple[str, ...]
+    description: str
+    handle: Callable[[Unit, FhirRequest, str | None, str | None], FhirResponse]
+
+
+def _operations() -> list[Operation]:
+    from rhip.fhir.operations import patient_everything, validate
+
+    return [patient_everything.DEFINITION, validate.DEFINITION]
+
+
+def operations() -> list[Operation]:
+    return _operations()
+
+
+def invoke(unit: Unit, req: FhirRequest, parts: list[str]) -> FhirResponse:
+    code = parts[-1][1:]
+    rtype = parts[0] if len(parts) >= 2 else None
+    id = parts[1] if len(parts) == 3 else None
+    level = "instance" if id else ("type" if rtype else "system")
+    if len(parts) > 3:
+        level = "unknown"
+    for op in _operations():
+        if op.code != code or level not in op.levels:
+            continue
+        if rtype and "*" not in op.types and rtype not in op.types:
+            continue
+        if req.method.upper() not in op.methods:
+            raise FhirError.of(405, "not-supported", f"${code} does not accept {req.method}", "该操作不支持此 HTTP 方法")
+        return op.handle(unit, req, rtype, id)
+    raise FhirError.not_supported(f"operation ${code} is not supported at /{req.path}", status=404)

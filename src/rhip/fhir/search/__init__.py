@@ -1,0 +1,1 @@
+"""FHIR search: parameter registry, value extraction and normalisation, query parsing and assembly."""

@@ -1,0 +1,1 @@
+"""Security: request context, authentication, authorisation policy, audit (issue "Security and privacy")."""

@@ -1,0 +1,103 @@
+"""OAuth2 clients and users: registration and credential checks (argon2id hashes, login lockout)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from sqlalchemy import Engine, insert, select, update
+
+from rhip.fhir.errors import FhirError
+from rhip.security.context import RequestContext
+from rhip.store.schema import auth_clients, auth_users
+
+_HASHER = PasswordHasher()
+MAX_FAILED = 5
+LOCK_SECONDS = 15 * 60
+
+ROLE_SCOPES: dict[str, str] = {
+    "administrator": "user/*.*",
+    "clinician": "user/*.*",
+    "public-health-officer": "user/*.read",
+    "auditor": "user/AuditEvent.read",
+    "integrator": "user/*.write",
+    "resident": "patient/*.read",
+}
+"""Scopes granted to each role until the full role model (security issue) refines them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    id: str
+    secret: str
+
+
+def create_client(engine: Engine, *, name: str, scopes: str, organization: str | None = None) -> Credentials:
+    client_id = "c-" + secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        conn.execute(insert(auth_clients).values(
+            client_id=client_id, name=name, secret_hash=_HASHER.hash(secret), scopes=scopes,
+            organization=organization, created=int(time.time())))
+    return Credentials(client_id, secret)
+
+
+def create_user(engine: Engine, *, username: str, password: str, role: str,
+                organization: str | None = None, region: str | None = None) -> None:
+    if role not in ROLE_SCOPES:
+        raise ValueError(f"unknown role '{role}'; one of {', '.join(ROLE_SCOPES)}")
+    with engine.begin() as conn:
+        exists = conn.execute(select(auth_users.c.username).where(auth_users.c.username == username)).first()
+        values = dict(password_hash=_HASHER.hash(password), role=role, organization=organization, region=region,
+                      failed_logins=0, locked_until=0)
+        if exists:
+            conn.execute(update(auth_users).where(auth_users.c.username == username).values(**values))
+        else:
+            conn.execute(insert(auth_users).values(username=username, created=int(time.time()), **values))
+
+
+def check_client(engine: Engine, client_id: str, secret: str) -> RequestContext:
+    with engine.connect() as conn:
+        row = conn.execute(select(auth_clients).where(auth_clients.c.client_id == client_id)).first()
+    try:
+        if row is None:
+            raise VerificationError()
+        _HASHER.verify(row.secret_hash, secret)
+    except VerificationError:
+        raise FhirError.unauthorized("invalid client credentials") from None
+    return RequestContext(subject=client_id, kind="client", organization=row.organization,
+                          scopes=frozenset(row.scopes.split()))
+
+
+def check_user(engine: Engine, username: str, password: str) -> RequestContext:
+    """Verify a password; five failures in a row lock the account for 15 minutes."""
+    now = int(time.time())
+    error: str | None = None
+    with engine.begin() as conn:
+        row = conn.execute(select(auth_users).where(auth_users.c.username == username)).first()
+        if row is None:
+            _HASHER.hash(password)  # same cost as a real check: no user enumeration by timing
+            error = "invalid username or password"
+        elif row.locked_until > now:
+            error = "account locked after repeated failed logins; try later"
+        else:
+            try:
+                _HASHER.verify(row.password_hash, password)
+                if row.failed_logins:
+                    conn.execute(update(auth_users).where(auth_users.c.username == username).values(failed_logins=0))
+            except VerificationError:
+                failed = row.failed_logins + 1
+                locked = now + LOCK_SECONDS if failed >= MAX_FAILED else 0
+                conn.execute(
+                    update(auth_users)
+                    .where(auth_users.c.username == username)
+                    .values(failed_logins=0 if locked else failed, locked_until=locked)
+                )
+                error = "invalid username or password"
+    if error is not None or row is None:
+        raise FhirError.unauthorized(error or "invalid username or password")
+    return RequestContext(subject=username, kind="user", role=row.role, organization=row.organization,
+                          region=row.region, scopes=frozenset(ROLE_SCOPES[row.role].split()))

@@ -1,0 +1,28 @@
+"""Who is asking, for whom, and why: passed to every repository call.
+
+The repository hands this context to the policy at one place before any data is touched, so
+authorisation, consent and audit are enforced there and never in HTTP handlers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    subject: str
+    """Authenticated user name or OAuth client id ("system" for internal jobs)."""
+    kind: str = "user"
+    """"user", "client" or "system"."""
+    role: str | None = None
+    organization: str | None = None
+    region: str | None = None
+    purpose: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    request_id: str | None = None
+
+    @classmethod
+    def system(cls, purpose: str = "internal") -> RequestContext:
+        """Context for trusted in-process jobs (loaders, migrations, the demo seeder)."""
+        return cls(subject="system", kind="system", purpose=purpose, scopes=frozenset({"system/*.*"}))

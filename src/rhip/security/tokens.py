@@ -1,0 +1,53 @@
+"""Signed, expiring access tokens (JWT, HS256) carrying subject, role, organisation and scopes."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from rhip.fhir.errors import FhirError
+from rhip.security.context import RequestContext
+
+AUDIENCE = "rhip-fhir"
+ISSUER = "rhip"
+
+
+def load_secret(configured: str, data_dir: Path) -> bytes:
+    """The configured key, or a random one kept in ``<data_dir>/jwt.key`` (created on first use)."""
+    if configured:
+        return configured.encode()
+    path = data_dir / "jwt.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def issue(secret: bytes, ctx: RequestContext, ttl: int) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER, "aud": AUDIENCE, "sub": ctx.subject, "kind": ctx.kind, "iat": now, "exp": now + ttl,
+        "scope": " ".join(sorted(ctx.scopes)),
+    }
+    for key in ("role", "organization", "region"):
+        if getattr(ctx, key):
+            claims[key] = getattr(ctx, key)
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def verify(secret: bytes, token: str) -> RequestContext:
+    """Decode a bearer token; 401 for expired, forged, malformed or wrong-audience tokens."""
+    try:
+        c = jwt.decode(token, secret, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER,
+                       options={"require": ["exp", "sub", "aud", "iss"]})
+    except jwt.PyJWTError as exc:
+        raise FhirError.unauthorized(f"invalid access token: {exc}") from None
+    return RequestContext(
+        subject=c["sub"], kind=c.get("kind", "user"), role=c.get("role"), organization=c.get("organization"),
+        region=c.get("region"), scopes=frozenset(str(c.get("scope", "")).split()),
+    )

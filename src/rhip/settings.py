@@ -1,0 +1,47 @@
+"""One typed settings object, read once from ``RHIP_`` environment variables and command-line flags."""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Platform node configuration; every field has an ``RHIP_<NAME>`` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="RHIP_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    db: str = ""
+    """SQLAlchemy URL; empty means the embedded SQLite file ``<data_dir>/rhip.sqlite``."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str = ""
+    """Public base URL of the FHIR API; empty means derived from each request."""
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_bundle_entries: int = 10_000
+    default_count: int = 50
+    max_count: int = 1_000
+    max_include: int = 5_000
+    """Upper bound on resources added by _include/_revinclude to one page."""
+    default_total: Literal["none", "estimate", "accurate"] = "accurate"
+    utc_offset_hours: float = 8.0
+    """Offset applied to dates and times written without one (China Standard Time, decision 0004)."""
+    everything_max: int = 10_000
+
+    token_ttl_seconds: int = 3600
+    jwt_secret: str = Field(default="", repr=False)
+    """HMAC key for access tokens; empty means a random key stored in ``<data_dir>/jwt.key``."""
+
+    def database_url(self) -> str:
+        if self.db:
+            return self.db
+        return f"sqlite:///{(self.data_dir / 'rhip.sqlite').resolve()}"
+
+    def tz(self) -> tzinfo:
+        return timezone(timedelta(hours=self.utc_offset_hours))

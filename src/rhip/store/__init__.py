@@ -1,0 +1,1 @@
+"""Storage: resources, version history and search-index tables on SQLite or PostgreSQL."""

@@ -1,0 +1,102 @@
+"""Everything that differs between SQLite and PostgreSQL, in one place.
+
+No other module branches on the engine name: they ask this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import Connection
+
+
+def is_postgres(bind: Engine | Connection) -> bool:
+    return bind.dialect.name == "postgresql"
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """create_engine keyword arguments suited to the engine behind ``url``."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    return {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+
+
+def configure(engine: Engine) -> None:
+    """Install per-connection settings (SQLite: WAL, explicit BEGIN so writers lock up front)."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN is deferred
+        # and would upgrade read locks to write locks mid-transaction, causing SQLITE_BUSY).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("rhip_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def like_escape(value: str) -> str:
+    """Escape LIKE wildcards; use with ``escape='\\\\'``."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def lock_suffix(bind: Engine | Connection) -> bool:
+    """Whether SELECT ... FOR UPDATE is meaningful (SQLite locks the whole database instead)."""
+    return is_postgres(bind)
+
+
+def copy_rows(conn: Connection, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Bulk-insert rows: COPY on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    if is_postgres(conn):
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:  # type: ignore[attr-defined]
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+def allocate_rids(conn: Connection, n: int) -> list[int]:
+    """Reserve ``n`` new surrogate keys for ``resources.rid`` before inserting (one round trip).
+
+    PostgreSQL draws from the column's sequence; SQLite runs writers one at a time (BEGIN IMMEDIATE),
+    so the next keys after the current maximum are free for this transaction.
+    """
+    if n <= 0:
+        return []
+    if is_postgres(conn):
+        rows = conn.exec_driver_sql(
+            "SELECT nextval('resources_rid_seq') FROM generate_series(1, %(n)s)", {"n": n}
+        ).all()
+        return [r[0] for r in rows]
+    top = conn.exec_driver_sql("SELECT coalesce(max(rid), 0) FROM resources").scalar_one()
+    return list(range(top + 1, top + n + 1))
+
+
+def insert_many(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Plain ``executemany`` INSERT with the driver's own placeholders (psycopg pipelines it)."""
+    if not rows:
+        return
+    mark = "%s" if is_postgres(conn) else "?"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)})"
+    conn.exec_driver_sql(sql, rows)
+
+
+def placeholder(bind: Engine | Connection) -> str:
+    return "%s" if is_postgres(bind) else "?"

@@ -1,0 +1,355 @@
+"""The repository: the one door to stored resources.
+
+``Repository.unit(ctx)`` opens a unit of work (one database transaction) bound to a request context.
+Every public method of ``Unit`` first asks the policy (authorisation, later consent and audit) and only
+then touches data, so REST handlers, bundles, operations and adapters cannot bypass it. Validation,
+index rows and history are produced here, on every write path.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, tuple_
+from sqlalchemy.engine import Connection
+
+from rhip.fhir import json as fjson
+from rhip.fhir.errors import FhirError, OutcomeIssue
+from rhip.fhir.model import is_resource_type, resource_types
+from rhip.fhir.search.parse import SearchQuery
+from rhip.fhir.validation import validate_resource
+from rhip.security.context import RequestContext
+from rhip.security.policy import Access, Policy, ScopePolicy
+from rhip.settings import Settings
+from rhip.store import dialect
+from rhip.store.index import index_rows
+from rhip.store.schema import resource_versions, resources
+from rhip.store.search.execute import SearchResult, decode_cursor, encode_cursor, run_search
+from rhip.store.search.terms import Env
+from rhip.store.write import NewVersion, flush
+
+__all__ = ["Repository", "Stored", "Unit", "format_instant"]
+
+
+def format_instant(ms: int) -> str:
+    """FHIR instant (UTC, millisecond precision) for an epoch-milliseconds value."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One stored version as read from the database; ``content`` is the JSON text (None if deleted)."""
+
+    rtype: str
+    id: str
+    version: int
+    lu: int
+    content: str | None
+    method: str = "PUT"
+    rid: int = 0
+
+    @property
+    def deleted(self) -> bool:
+        return self.content is None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+    def resource(self) -> dict[str, Any]:
+        if self.content is None:
+            raise FhirError.gone(f"{self.rtype}/{self.id}")
+        parsed: dict[str, Any] = fjson.loads(self.content)
+        return parsed
+
+
+@dataclass(slots=True)
+class WriteResult:
+    stored: Stored
+    created: bool
+    """True for 201 Created (new resource or update-as-create), False for 200 OK."""
+    issues: list[OutcomeIssue] = field(default_factory=list)
+
+
+class Repository:
+    """Engine-level entry point; cheap to share across threads."""
+
+    def __init__(self, engine: Engine, settings: Settings, policy: Policy | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.policy: Policy = policy or ScopePolicy()
+        self.tz = settings.tz()
+        self.base_url = settings.base_url.rstrip("/") or None
+        self._last_ms = 0
+
+    def now_ms(self, after: int = 0) -> int:
+        """Strictly increasing millisecond clock, so versions of a resource never share a time."""
+        now = max(time.time_ns() // 1_000_000, self._last_ms + 1, after + 1)
+        self._last_ms = now
+        return now
+
+    @contextmanager
+    def unit(self, ctx: RequestContext, *, write: bool = True) -> Iterator[Unit]:
+        """One database transaction: committed on normal exit, rolled back on any exception."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(rhip_write=write)
+            with conn.begin():
+                yield Unit(self, conn, ctx)
+
+
+class Unit:
+    """Operations inside one transaction, for one request context."""
+
+    def __init__(self, repo: Repository, conn: Connection, ctx: RequestContext) -> None:
+        self.repo = repo
+        self.conn = conn
+        self.ctx = ctx
+        self.pending: list[NewVersion] = []
+        self.deferred = False
+        """When True (transaction bundles), writes are buffered and flushed together."""
+
+    # -- guard -------------------------------------------------------------------------------
+    def authorize(self, access: Access, rtype: str) -> None:
+        """The single policy check every operation passes through."""
+        if not is_resource_type(rtype):
+            raise FhirError.of(
+                404, "not-supported", f"Unknown resource type '{rtype}'", f"未知的资源类型：{rtype}"
+            )
+        self.repo.policy.authorize(self.ctx, access, rtype)
+
+    # -- reads -------------------------------------------------------------------------------
+    def _current(self, rtype: str, rid_or_id: str, *, lock: bool = False) -> Any:
+        stmt = select(
+            resources.c.rid, resources.c.version, resources.c.deleted, resources.c.imask, resources.c.lu
+        ).where(resources.c.rtype == rtype, resources.c.id == rid_or_id)
+        if lock and dialect.lock_suffix(self.conn):
+            stmt = stmt.with_for_update()
+        return self.conn.execute(stmt).first()
+
+    def read(self, rtype: str, id: str) -> Stored:
+        """Current version; 404 if it never existed, 410 if deleted."""
+        self.authorize(Access.READ, rtype)
+        self.flush()
+        j = resources.join(
+            resource_versions,
+            (resource_versions.c.rid == resources.c.rid) & (resource_versions.c.version == resources.c.version),
+        )
+        row = self.conn.execute(
+            select(resources.c.rid, resources.c.version, resources.c.lu, resource_versions.c.content)
+            .select_from(j)
+            .where(resources.c.rtype == rtype, resources.c.id == id)
+        ).first()
+        if row is None:
+            raise FhirError.not_found(f"{rtype}/{id}")
+        stored = Stored(rtype, id, row.version, row.lu, row.content, rid=row.rid)
+        if stored.deleted:
+            raise FhirError.gone(f"{rtype}/{id}", {"ETag": stored.etag})
+        return stored
+
+    def vread(self, rtype: str, id: str, version: str) -> Stored:
+        self.authorize(Access.READ, rtype)
+        self.flush()
+        if not version.isdigit() or len(version) > 9:
+            raise FhirError.not_found(f"{rtype}/{id}/_history/{version}")
+        row = self.conn.execute(
+            select(
+                resource_versions.c.rid,
+                resource_versions.c.lu,
+                resource_versions.c.content,
+                resource_versions.c.method,
+            ).where(
+                resource_versions.c.rtype == rtype,
+                resource_versions.c.id == id,
+                resource_versions.c.version == int(version),
+            )
+        ).first()
+        if row is None:
+            raise FhirError.not_found(f"{rtype}/{id}/_history/{version}")
+        stored = Stored(rtype, id, int(version), row.lu, row.content, row.method, row.rid)
+        if stored.deleted:
+            raise FhirError.gone(f"{rtype}/{id}/_history/{version}")
+        return stored
+
+    # -- writes ------------------------------------------------------------------------------
+    def prepare(self, resource: dict[str, Any]) -> None:
+        """Validate a resource body; raise 400 with every error found."""
+        issues = validate_resource(resource)
+        errors = [i for i in issues if i.severity in ("error", "fatal")]
+        if errors:
+            raise FhirError.invalid(
+                [OutcomeIssue(i.severity, i.code, i.diagnostics, i.text_zh, i.expression) for i in errors]
+            )
+
+    def create(self, resource: dict[str, Any], *, id: str | None = None, method: str | None = None) -> WriteResult:
+        """Store a new resource under a server-assigned id (or ``id`` for update-as-create)."""
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str):
+            raise FhirError.bad_request("resourceType is missing", "缺少 resourceType", "resourceType")
+        self.authorize(Access.WRITE, rtype)
+        self.prepare(resource)
+        new_id = id or str(uuid.uuid4())
+        version = self._new_version(rtype, new_id, 1, resource, method or ("POST" if id is None else "PUT"))
+        self._write(version)
+        return WriteResult(self._stored(version), created=True)
+
+    def update(
+        self, rtype: str, id: str, resource: dict[str, Any], *, if_match: str | None = None
+    ) -> WriteResult:
+        """Replace the current version (update-as-create when it does not exist, FHIR R4 §3.1.0.4)."""
+        self.authorize(Access.WRITE, rtype)
+        if resource.get("resourceType") != rtype:
+            raise FhirError.bad_request(
+                f"resourceType '{resource.get('resourceType')}' does not match the URL ({rtype})",
+                "资源类型与请求地址不一致",
+                "resourceType",
+            )
+        if resource.get("id") != id:
+            raise FhirError.bad_request(
+                f"resource id '{resource.get('id')}' does not match the URL id '{id}'",
+                "资源 id 与请求地址中的 id 不一致",
+                f"{rtype}.id",
+            )
+        self.prepare(resource)
+        current = self._current(rtype, id, lock=True)
+        self._check_if_match(if_match, current, f"{rtype}/{id}")
+        if current is None:
+            return self.create(resource, id=id)
+        version = self._new_version(rtype, id, current.version + 1, resource, "PUT", after=current.lu)
+        version.rid = current.rid
+        version.old_imask = current.imask
+        self._write(version)
+        return WriteResult(self._stored(version), created=bool(current.deleted))
+
+    def delete(self, rtype: str, id: str, *, if_match: str | None = None) -> Stored | None:
+        """Soft delete: a new version with no content; reads then answer 410. None if never existed."""
+        self.authorize(Access.WRITE, rtype)
+        current = self._current(rtype, id, lock=True)
+        if current is None:
+            return None
+        self._check_if_match(if_match, current, f"{rtype}/{id}")
+        if current.deleted:
+            return Stored(rtype, id, current.version, current.lu, None, "DELETE", current.rid)
+        lu = self.repo.now_ms(current.lu)
+        version = NewVersion(rtype, id, current.version + 1, lu, "DELETE", None)
+        version.rid = current.rid
+        version.old_imask = current.imask
+        self._write(version)
+        return self._stored(version)
+
+    def _check_if_match(self, if_match: str | None, current: Any, what: str) -> None:
+        if if_match is None:
+            return
+        wanted = if_match.strip()
+        if wanted.startswith("W/"):
+            wanted = wanted[2:]
+        wanted = wanted.strip('"')
+        have = str(current.version) if current is not None else None
+        if have != wanted:
+            raise FhirError.precondition_failed(
+                f"If-Match {if_match} does not match the current version {have} of {what}",
+                "版本不匹配：资源已被他人修改",
+            )
+
+    def _new_version(
+        self, rtype: str, id: str, version: int, resource: dict[str, Any], method: str, after: int = 0
+    ) -> NewVersion:
+        lu = self.repo.now_ms(after)
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = format_instant(lu)
+        body: dict[str, Any] = {"resourceType": rtype, "id": id, "meta": meta}
+        for key, value in resource.items():
+            if key not in body:
+                body[key] = value
+        rows = index_rows(body, base_url=self.repo.base_url, tz=self.repo.tz)
+        return NewVersion(rtype, id, version, lu, method, fjson.dumps(body).decode(), rows)
+
+    def _stored(self, v: NewVersion) -> Stored:
+        return Stored(v.rtype, v.id, v.version, v.lu, v.content, v.method, v.rid or 0)
+
+    def _write(self, version: NewVersion) -> None:
+        self.pending.append(version)
+        if not self.deferred:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered versions (transaction bundles buffer until their reads need the data)."""
+        if self.pending:
+            pending, self.pending = self.pending, []
+            flush(self.conn, pending)
+
+    # -- search and history ------------------------------------------------------------------
+    def search(self, q: SearchQuery) -> SearchResult:
+        """Run a parsed search; included resources of types the caller may not read are left out."""
+        policy = self.repo.policy
+        if q.types:
+            for t in q.types:
+                self.authorize(Access.READ, t)
+        else:
+            allowed = [t for t in sorted(resource_types()) if policy.allows(self.ctx, Access.READ, t)]
+            if len(allowed) != len(resource_types()):
+                if not allowed:
+                    raise FhirError.forbidden("no resource type may be read with this token")
+                q.types = tuple(allowed)
+        self.flush()
+        env = Env(self.repo.tz, self.repo.base_url, self.repo.now_ms())
+        result = run_search(self.conn, q, env, max_include=self.repo.settings.max_include)
+        result.included = [
+            row for row in result.included if policy.allows(self.ctx, Access.READ, row.rtype)
+        ]
+        return result
+
+    def history(
+        self,
+        rtype: str | None = None,
+        id: str | None = None,
+        *,
+        since_ms: int | None = None,
+        count: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Stored], str | None]:
+        """Versions newest first (instance, type or system level), keyset-paged by (lu, rid, version)."""
+        if rtype:
+            self.authorize(Access.READ, rtype)
+        self.flush()
+        v = resource_versions.c
+        stmt = select(v.rid, v.version, v.rtype, v.id, v.lu, v.method, v.content)
+        if rtype:
+            stmt = stmt.where(v.rtype == rtype)
+        else:
+            allowed = [t for t in resource_types() if self.repo.policy.allows(self.ctx, Access.READ, t)]
+            if len(allowed) != len(resource_types()):
+                stmt = stmt.where(v.rtype.in_(allowed))
+        if id is not None:
+            stmt = stmt.where(v.id == id)
+        if since_ms is not None:
+            stmt = stmt.where(v.lu >= since_ms)
+        if cursor:
+            lu, rid, ver = decode_cursor(cursor, 3)
+            stmt = stmt.where(tuple_(v.lu, v.rid, v.version) < tuple_(lu, rid, ver))
+        stmt = stmt.order_by(v.lu.desc(), v.rid.desc(), v.version.desc()).limit(count + 1)
+        rows = self.conn.execute(stmt).all()
+        next_cursor = None
+        if len(rows) > count:
+            rows = rows[:count]
+            next_cursor = encode_cursor([rows[-1].lu, rows[-1].rid, rows[-1].version])
+        out = [Stored(r.rtype, r.id, r.version, r.lu, r.content, r.method, r.rid) for r in rows]
+        return out, next_cursor
+
+    def read_any(self, rtype: str, id: str) -> None:
+        """404 unless the resource exists or existed (history of a deleted resource is readable)."""
+        self.authorize(Access.READ, rtype)
+        self.flush()
+        if self._current(rtype, id) is None:
+            raise FhirError.not_found(f"{rtype}/{id}")
+
+    def exists(self, rtype: str, id: str) -> bool:
+        """Whether a (not deleted) resource exists; used to check references inside bundles."""
+        row = self._current(rtype, id)
+        return row is not None and not row.deleted

@@ -1,0 +1,189 @@
+"""The storage schema (SQLAlchemy Core), identical on SQLite and PostgreSQL.
+
+Layout (architecture decision 2):
+- ``resources``: one row per logical resource (current version pointer); ``rid`` is the surrogate key
+  every other table uses, so index rows stay narrow.
+- ``resource_versions``: every version's JSON exactly as stored (the version history); the current
+  content is the row at ``(rid, resources.version)``. Content is stored once, never twice.
+- ``idx_*``: search-index rows for the *current* version only, one table per search-parameter type,
+  written in the same transaction as the resource. ``grp`` ties together the components of one
+  composite value (0 for ordinary parameters).
+
+Times are integer milliseconds since the Unix epoch (UTC) so that range searches and history paging
+compare plain integers on both engines.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments a column declared exactly "INTEGER PRIMARY KEY".
+RID = BigInteger().with_variant(Integer(), "sqlite")
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("rid", RID, primary_key=True, autoincrement=True),
+    Column("rtype", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("lu", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    # Bit i set = the current version has rows in INDEX_TABLES' i-th table, so an update deletes
+    # old index rows only where there are some.
+    Column("imask", Integer, nullable=False, default=0),
+    Index("ux_resources_type_id", "rtype", "id", unique=True),
+    Index("ix_resources_type_lu", "rtype", "lu"),
+)
+
+resource_versions = Table(
+    "resource_versions",
+    metadata,
+    Column("rid", BigInteger, primary_key=True, autoincrement=False),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("rtype", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("lu", BigInteger, nullable=False),
+    # HTTP verb that produced the version (POST, PUT, PATCH, DELETE), for history bundles.
+    Column("method", String(8), nullable=False),
+    # The resource JSON as stored (None for a deletion).
+    Column("content", Text, nullable=True),
+    Index("ix_versions_lu", "lu"),
+    Index("ix_versions_type_lu", "rtype", "lu"),
+)
+
+
+def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ...]) -> Table:
+    """Index tables share (rid, rtype, code, grp); ``(rid, code)`` serves deletes, sorts, includes."""
+    table = Table(
+        name,
+        metadata,
+        Column("rid", BigInteger, nullable=False),
+        Column("rtype", String(64), nullable=False),
+        Column("code", String(64), nullable=False),
+        Column("grp", SmallInteger, nullable=False, default=0),
+        *columns,
+    )
+    Index(f"ix_{name}_rid", table.c.rid, table.c.code)
+    for i, cols in enumerate(indexes):
+        Index(f"ix_{name}_{i}", *(table.c[c] for c in cols))
+    return table
+
+
+idx_string = _index_table(
+    "idx_string",
+    # value: normalised for the default (starts-with, case- and accent-insensitive) match;
+    # exact: as written, for :exact.
+    Column("value", Text, nullable=False),
+    Column("exact", Text, nullable=False),
+    indexes=(),
+)
+# text_pattern_ops lets PostgreSQL use the index for LIKE 'prefix%' whatever the database collation.
+Index(
+    "ix_idx_string_prefix",
+    idx_string.c.rtype,
+    idx_string.c.code,
+    idx_string.c.value,
+    postgresql_ops={"value": "text_pattern_ops"},
+)
+
+idx_token = _index_table(
+    "idx_token",
+    Column("system", Text, nullable=True),
+    Column("value", Text, nullable=True),
+    # Normalised Coding.display / CodeableConcept.text / Identifier.type.text, for :text.
+    Column("text", Text, nullable=True),
+    indexes=(("rtype", "code", "value", "system"),),
+)
+
+idx_reference = _index_table(
+    "idx_reference",
+    # Local reference ("Patient/123" or an absolute URL on this server's base).
+    Column("ref_type", String(64), nullable=True),
+    Column("ref_id", String(64), nullable=True),
+    # Any other reference: absolute URL, canonical (without |version), or logical identifier.
+    Column("url", Text, nullable=True),
+    indexes=(("ref_type", "ref_id", "rtype", "code"), ("rtype", "code", "url")),
+)
+
+idx_date = _index_table(
+    "idx_date",
+    Column("low", BigInteger, nullable=False),
+    Column("high", BigInteger, nullable=False),
+    indexes=(("rtype", "code", "low", "high"),),
+)
+
+idx_number = _index_table(
+    "idx_number",
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    indexes=(("rtype", "code", "value"),),
+)
+
+idx_quantity = _index_table(
+    "idx_quantity",
+    Column("system", Text, nullable=True),
+    Column("unit", Text, nullable=True),
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    indexes=(("rtype", "code", "value"),),
+)
+
+idx_uri = _index_table(
+    "idx_uri",
+    Column("value", Text, nullable=False),
+    indexes=(("rtype", "code", "value"),),
+)
+
+INDEX_TABLES: dict[str, Table] = {
+    "string": idx_string,
+    "token": idx_token,
+    "reference": idx_reference,
+    "date": idx_date,
+    "number": idx_number,
+    "quantity": idx_quantity,
+    "uri": idx_uri,
+}
+"""Search-parameter type → its index table (composites are stored as grouped component rows)."""
+
+auth_clients = Table(
+    "auth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("organization", String(64), nullable=True),
+    Column("created", BigInteger, nullable=False),
+)
+"""OAuth2 clients (hospital interfaces, other platform nodes): client-credentials grant."""
+
+auth_users = Table(
+    "auth_users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("organization", String(64), nullable=True),
+    Column("region", String(12), nullable=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", BigInteger, nullable=False, default=0),
+    Column("created", BigInteger, nullable=False),
+)
+"""Platform users (portal, clinicians, officers): password grant."""

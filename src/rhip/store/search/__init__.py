@@ -1,0 +1,1 @@
+"""SQL assembly and execution of parsed FHIR searches."""

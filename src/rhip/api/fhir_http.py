@@ -73,6 +73,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _check_url(request: Request) -> None:
+    """Control characters in the path or query can never be valid FHIR; reject them before any use."""
+    text = request.url.path + "".join(k + v for k, v in request.query_params.multi_items())
+    if any(ord(ch) < 32 for ch in text):
+        raise FhirError.bad_request("control characters are not allowed in the URL", "请求地址中不允许包含控制字符")
+    if len(request.query_params.multi_items()) > 200:
+        raise FhirError.too_costly("more than 200 query parameters")
+
+
 def authenticate(request: Request) -> Any:
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
@@ -87,6 +96,7 @@ async def fhir_endpoint(request: Request) -> Response:
     pretty = request.query_params.get("_pretty") == "true"
     try:
         _negotiate(request)
+        _check_url(request)
         ctx = authenticate(request)
         body = await _read_body(request, request.app.state.settings.max_body_bytes)
         query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("_format", "_pretty")]

@@ -24,12 +24,28 @@ def _reject_constant(name: str) -> Any:
     raise JsonError(f"{name} is not valid JSON")
 
 
+def _has_nul(node: Any) -> bool:
+    if isinstance(node, str):
+        return "\x00" in node
+    if isinstance(node, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_has_nul(v) for v in node)
+    return False
+
+
 def loads(data: bytes | str) -> Any:
-    """Parse JSON with decimals as ``Decimal``; raise JsonError on any syntax error."""
+    """Parse JSON with decimals as ``Decimal``; raise JsonError on syntax errors and NUL characters.
+
+    NUL (U+0000) is legal JSON but not a legal FHIR string character, and PostgreSQL text cannot hold it.
+    """
     try:
         if isinstance(data, bytes):
             data = data.decode("utf-8")
-        return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+        parsed = json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+        if "\\u0000" in data and _has_nul(parsed):
+            raise JsonError("strings must not contain the NUL character (\\u0000)")
+        return parsed
     except UnicodeDecodeError as exc:
         raise JsonError(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
 
 from rhip.fhir import json as fjson
@@ -97,10 +98,14 @@ class Repository:
     @contextmanager
     def unit(self, ctx: RequestContext, *, write: bool = True) -> Iterator[Unit]:
         """One database transaction: committed on normal exit, rolled back on any exception."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(rhip_write=write)
-            with conn.begin():
-                yield Unit(self, conn, ctx)
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(rhip_write=write)
+                with conn.begin():
+                    yield Unit(self, conn, ctx)
+        except IntegrityError as exc:
+            # Two writers created the same Type/id at once: the loser gets 409, nothing is half-written.
+            raise FhirError.conflict(f"concurrent write conflict: {str(exc.orig).splitlines()[0]}") from None
 
 
 class Unit:

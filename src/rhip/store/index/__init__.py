@@ -25,17 +25,9 @@ from datetime import timedelta, timezone, tzinfo
 from typing import Any
 
 from rhip.fhir.search.compile import Item
-from rhip.fhir.search.params import SearchRegistry, registry as default_registry
-from rhip.store.index import (
-    composite,
-    date,
-    number,
-    quantity,
-    reference,
-    string,
-    token,
-    uri,
-)
+from rhip.fhir.search.params import SearchRegistry
+from rhip.fhir.search.params import registry as default_registry
+from rhip.store.index import composite, date, number, quantity, reference, string, token, uri
 from rhip.store.index.composite import Builder, Component, Run
 
 __all__ = ["INDEX_TYPES", "index_rows"]
@@ -55,7 +47,8 @@ BUILDERS: dict[str, Builder] = {
     "uri": uri.build,
 }
 
-_Step = tuple[str, Run, Builder, tuple[Component, ...] | None]
+# (code, compiled expression, row builder | None for a composite, composite components | None)
+_Step = tuple[str, Run, Builder | None, tuple[Component, ...] | None]
 _plans: dict[tuple[int, str], tuple[SearchRegistry, tuple[_Step, ...]]] = {}
 
 
@@ -72,7 +65,7 @@ def _plan(reg: SearchRegistry, rtype: str) -> tuple[_Step, ...]:
         if param.type == "composite":
             comps = composite.components(param, reg, BUILDERS)
             if comps:
-                steps.append((code, compiled.run, string.build, comps))
+                steps.append((code, compiled.run, None, comps))
         elif param.type == "special":
             if code == "near":
                 steps.append((code, compiled.run, number.build_near, None))
@@ -106,9 +99,9 @@ def index_rows(
             items = run(ctx, resource)
             if not items:
                 continue
-            if comps is None:
+            if build is not None:
                 build(code, 0, items, rows, base, tz)
-            else:
+            elif comps is not None:
                 composite.build(items, comps, resource, rows, base, tz)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
             # Malformed content that validation let through: index what can be indexed.

@@ -20,11 +20,13 @@ def test_create_read_update_delete(api: Any) -> None:
     assert r.headers["location"].endswith(f"/Patient/{pid}/_history/1")
     assert r.headers["etag"] == 'W/"1"'
     got = api.get(f"/Patient/{pid}").json()
-    assert got["name"] == PATIENT["name"] and got["meta"]["versionId"] == "1"
+    assert got["name"] == PATIENT["name"]
+    assert got["meta"]["versionId"] == "1"
 
     body = {**got, "gender": "female"}
     r = api.put(f"/Patient/{pid}", json=body, headers={"If-Match": 'W/"1"'})
-    assert r.status_code == 200 and r.json()["meta"]["versionId"] == "2"
+    assert r.status_code == 200
+    assert r.json()["meta"]["versionId"] == "2"
     r = api.put(f"/Patient/{pid}", json=body, headers={"If-Match": 'W/"1"'})
     assert r.status_code == 412
     assert api.get(f"/Patient/{pid}/_history/1").json()["gender"] == "male"

@@ -56,12 +56,17 @@ def _negotiate(request: Request) -> None:
     if accept and not any(
         a.split(";")[0].strip().lower() in _JSON_FORMATS | {"*/*", "application/*"} for a in accept.split(",")
     ):
-        raise FhirError.of(406, "not-supported", f"cannot produce '{accept}'; use application/fhir+json", "仅支持 application/fhir+json")
+        raise FhirError.of(
+            406,
+            "not-supported",
+            f"cannot produce '{accept}'; use application/fhir+json",
+            "仅支持 application/fhir+json",
+        )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise FhirError.too_large(f"body of {declared} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -116,19 +121,37 @@ async def fhir_endpoint(request: Request) -> Response:
         return error_response(err)
     except Exception:  # a bug: log it, never show a traceback to the client
         log.exception("unhandled error for %s %s", request.method, request.url.path)
-        return render(500, outcome([]) | {"issue": [{"severity": "fatal", "code": "exception",
-                                                     "details": {"text": "服务器内部错误"},
-                                                     "diagnostics": "internal server error"}]})
+        return render(
+            500,
+            outcome([])
+            | {
+                "issue": [
+                    {
+                        "severity": "fatal",
+                        "code": "exception",
+                        "details": {"text": "服务器内部错误"},
+                        "diagnostics": "internal server error",
+                    }
+                ]
+            },
+        )
 
 
 def _run(repo: Repository, ctx: Any, freq: FhirRequest) -> FhirResponse:
     with repo.unit(ctx, write=freq.method != "GET") as unit:
+        unit.base_url = unit.base_url or freq.base_url or None
         return dispatch(unit, freq)
 
 
 def metadata(request: Request) -> Response:
+    try:
+        _negotiate(request)
+    except FhirError as err:
+        return error_response(err)
     base = base_url(request)
-    return render(200, capability_statement(base, f"{base}/auth/token"))
+    return render(
+        200, capability_statement(base, f"{base}/auth/token"), pretty=request.query_params.get("_pretty") == "true"
+    )
 
 
 def router() -> APIRouter:
@@ -147,6 +170,13 @@ def router() -> APIRouter:
         ("/{resource_type}/{id}/_history/{version_id}", ["GET"], "Version read (vread)"),
     ]
     for path, methods, summary in routes:
-        r.add_api_route(path, fhir_endpoint, methods=methods, tags=["FHIR"], summary=summary,
-                        name=f"fhir:{path}", response_class=Response)
+        r.add_api_route(
+            path,
+            fhir_endpoint,
+            methods=methods,
+            tags=["FHIR"],
+            summary=summary,
+            name=f"fhir:{path}",
+            response_class=Response,
+        )
     return r

@@ -25,9 +25,14 @@ ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
 def _entry_error(i: int, err: FhirError) -> FhirError:
     issues = [
-        OutcomeIssue(x.severity, x.code, f"Bundle.entry[{i}]: {x.diagnostics}",
-                     f"第 {i + 1} 个条目：{x.text_zh}" if x.text_zh else None,
-                     f"Bundle.entry[{i}]" + (f".resource.{x.expression.split('.', 1)[-1]}" if x.expression and "." in x.expression else ""))
+        OutcomeIssue(
+            x.severity,
+            x.code,
+            f"Bundle.entry[{i}]: {x.diagnostics}",
+            f"第 {i + 1} 个条目：{x.text_zh}" if x.text_zh else None,
+            f"Bundle.entry[{i}]"
+            + (f".resource.{x.expression.split('.', 1)[-1]}" if x.expression and "." in x.expression else ""),
+        )
         for x in err.issues
     ]
     return FhirError(err.status, issues)
@@ -35,11 +40,17 @@ def _entry_error(i: int, err: FhirError) -> FhirError:
 
 def _check_bundle(unit: Unit, body: Any) -> tuple[str, list[dict[str, Any]]]:
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
-        raise FhirError.bad_request("POST to the base URL needs a Bundle", "向根地址提交的必须是 Bundle", "resourceType")
+        raise FhirError.bad_request(
+            "POST to the base URL needs a Bundle", "向根地址提交的必须是 Bundle", "resourceType"
+        )
     btype = body.get("type")
     if btype not in ("batch", "transaction"):
-        raise FhirError.bad_request(f"Bundle.type must be batch or transaction, got '{btype}'", "Bundle.type 必须是 batch 或 transaction", "Bundle.type")
-    entries = body.get("entry") or []
+        raise FhirError.bad_request(
+            f"Bundle.type must be batch or transaction, got '{btype}'",
+            "Bundle.type 必须是 batch 或 transaction",
+            "Bundle.type",
+        )
+    entries = body.get("entry", [])
     if not isinstance(entries, list):
         raise FhirError.bad_request("Bundle.entry must be an array", "Bundle.entry 必须是数组", "Bundle.entry")
     limit = unit.repo.settings.max_bundle_entries
@@ -48,9 +59,15 @@ def _check_bundle(unit: Unit, body: Any) -> tuple[str, list[dict[str, Any]]]:
     for i, e in enumerate(entries):
         req = e.get("request") if isinstance(e, dict) else None
         if not isinstance(req, dict) or req.get("method") not in ORDER or not isinstance(req.get("url"), str):
-            raise FhirError.bad_request(f"Bundle.entry[{i}].request needs a method and url", f"第 {i + 1} 个条目缺少 request.method 或 request.url", f"Bundle.entry[{i}].request")
+            raise FhirError.bad_request(
+                f"Bundle.entry[{i}].request needs a method and url",
+                f"第 {i + 1} 个条目缺少 request.method 或 request.url",
+                f"Bundle.entry[{i}].request",
+            )
         if req["method"] in ("POST", "PUT") and not isinstance(e.get("resource"), dict):
-            raise FhirError.bad_request(f"Bundle.entry[{i}] needs a resource", f"第 {i + 1} 个条目缺少资源", f"Bundle.entry[{i}].resource")
+            raise FhirError.bad_request(
+                f"Bundle.entry[{i}] needs a resource", f"第 {i + 1} 个条目缺少资源", f"Bundle.entry[{i}].resource"
+            )
     return btype, entries
 
 
@@ -63,7 +80,7 @@ def process_bundle(unit: Unit, req: FhirRequest) -> FhirResponse:
 
 def _split_url(url: str, base: str) -> tuple[str, list[tuple[str, str]]]:
     if base and url.startswith(base):
-        url = url[len(base):]
+        url = url[len(base) :]
     path, _, query = url.lstrip("/").partition("?")
     return path, parse_qsl(query, keep_blank_values=True)
 
@@ -125,10 +142,20 @@ def _transaction(unit: Unit, req: FhirRequest, entries: list[dict[str, Any]]) ->
         try:
             if r["method"] == "POST":
                 rtype = res.get("resourceType") if isinstance(res, dict) else None
+                path = _split_url(r["url"], req.base_url)[0].strip("/")
+                if path != rtype:
+                    if path.endswith("/_search") or path.rsplit("/", 1)[-1].startswith("$"):
+                        continue  # a search or an operation, not a create: dispatched as it is
+                    raise FhirError.bad_request(
+                        f"request.url '{r['url']}' does not create a {rtype}",
+                        "条目的 request.url 与资源类型不一致",
+                    )
                 if r.get("ifNoneExist"):
                     found = _conditional_matches(unit, str(rtype), r["ifNoneExist"].split("?", 1)[-1])
                     if len(found) > 1:
-                        raise FhirError.multiple_matches(f"ifNoneExist '{r['ifNoneExist']}' matched more than one resource")
+                        raise FhirError.multiple_matches(
+                            f"ifNoneExist '{r['ifNoneExist']}' matched more than one resource"
+                        )
                     if found:
                         created_by_condition[i] = found[0]
                         if full:
@@ -152,8 +179,12 @@ def _transaction(unit: Unit, req: FhirRequest, entries: list[dict[str, Any]]) ->
             rtype, _, query = ref.partition("?")
             found = _conditional_matches(unit, rtype, query)
             if len(found) != 1:
-                raise FhirError.of(412 if found else 404, "not-found" if not found else "multiple-matches",
-                                   f"conditional reference '{ref}' matched {len(found)} resources", f"条件引用 {ref} 匹配到 {len(found)} 个资源")
+                raise FhirError.of(
+                    412 if found else 404,
+                    "not-found" if not found else "multiple-matches",
+                    f"conditional reference '{ref}' matched {len(found)} resources",
+                    f"条件引用 {ref} 匹配到 {len(found)} 个资源",
+                )
             return f"{rtype}/{found[0].id}"
         return None
 
@@ -168,25 +199,46 @@ def _transaction(unit: Unit, req: FhirRequest, entries: list[dict[str, Any]]) ->
     responses: list[dict[str, Any] | None] = [None] * len(entries)
     unit.deferred = True
     order = sorted(range(len(entries)), key=lambda i: ORDER[entries[i]["request"]["method"]])
+    touched: set[str] = set()
     for i in order:
         e = entries[i]
         try:
             if i in created_by_condition:
                 s = created_by_condition[i]
                 res = FhirResponse(200, s.content, version_headers(req, s))
-            elif e["request"]["method"] == "POST":
+            elif e["request"]["method"] == "POST" and "_assigned" in e:
                 body = e["resource"]
                 body.pop("id", None)
                 w = unit.create(body, id=e["_assigned"], method="POST")
                 res = FhirResponse(201, w.stored.content, version_headers(req, w.stored))
             else:
                 res = dispatch(unit, _sub_request(req, e))
+            target = _write_target(req, e, res)
+            if target is not None:
+                if target in touched:
+                    raise FhirError.bad_request(
+                        f"{target} is written by more than one entry of the transaction",
+                        f"事务中有多个条目修改同一资源：{target}",
+                    )
+                touched.add(target)
         except FhirError as err:
             raise _entry_error(i, err) from None
         responses[i] = _entry_response(req, e["request"]["method"], res, representation)
     unit.deferred = False
     unit.flush()
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": responses}
+
+
+def _write_target(req: FhirRequest, e: dict[str, Any], res: FhirResponse) -> str | None:
+    """``Type/id`` a PUT, PATCH or DELETE entry wrote (a transaction may write each resource once)."""
+    if e["request"]["method"] not in ("PUT", "PATCH", "DELETE"):
+        return None
+    loc = res.headers.get("Location")
+    if loc:
+        path = loc[len(req.base_url) :] if loc.startswith(req.base_url) else loc
+        return "/".join(path.strip("/").split("/")[:2])
+    path, query = _split_url(e["request"]["url"], req.base_url)
+    return path.strip("/") if not query else None
 
 
 def _batch(unit: Unit, req: FhirRequest, entries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -43,8 +43,10 @@ def _representation(req: FhirRequest, s: Stored, status: int, info: str) -> Fhir
     if pref == "OperationOutcome":
         return FhirResponse(
             status,
-            {"resourceType": "OperationOutcome", "issue": [
-                {"severity": "information", "code": "informational", "diagnostics": info}]},
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "information", "code": "informational", "diagnostics": info}],
+            },
             headers,
         )
     return FhirResponse(status, s.content, headers)
@@ -78,7 +80,9 @@ def vread(unit: Unit, req: FhirRequest, rtype: str, id: str, vid: str) -> FhirRe
 def _body_resource(req: FhirRequest) -> dict[str, Any]:
     body = parse_body(req)
     if not isinstance(body, dict):
-        raise FhirError.of(400, "structure", "the body must be a JSON object (a FHIR resource)", "请求体必须是 FHIR 资源 JSON 对象")
+        raise FhirError.of(
+            400, "structure", "the body must be a JSON object (a FHIR resource)", "请求体必须是 FHIR 资源 JSON 对象"
+        )
     return body
 
 
@@ -89,6 +93,8 @@ def _conditional_matches(unit: Unit, rtype: str, query: str | list[tuple[str, st
     if not pairs:
         raise FhirError.bad_request("conditional interaction without search criteria", "条件操作缺少检索条件")
     q = parse_query(rtype, pairs, strict=True, default_count=2)
+    if not q.criteria:  # only _count, _sort, ...: it would match every resource of the type
+        raise FhirError.bad_request("conditional interaction without search criteria", "条件操作缺少检索条件")
     q.count, q.total = 2, "none"
     result = unit.search(q)
     return [Stored(m.rtype, m.id, m.version, m.lu, m.content, rid=m.rid) for m in result.matches]
@@ -132,10 +138,18 @@ def conditional_update(unit: Unit, req: FhirRequest, rtype: str) -> FhirResponse
     if found:
         target = found[0].id
         if body.get("id") not in (None, target):
-            raise FhirError.bad_request("body id does not match the resource found by the criteria", "资源 id 与条件匹配结果不一致")
+            raise FhirError.bad_request(
+                "body id does not match the resource found by the criteria", "资源 id 与条件匹配结果不一致"
+            )
         body["id"] = target
         return _written(req, unit.update(rtype, target, body, if_match=req.header("if-match")))
     if "id" in body:
+        if isinstance(body["id"], str) and unit.exists(rtype, body["id"]):
+            # It exists but does not match the criteria: overwriting it is not what was asked (R5 §update).
+            raise FhirError.conflict(
+                f"{rtype}/{body['id']} exists but does not match the conditional update criteria",
+                "资源已存在但不符合条件更新的检索条件",
+            )
         return _written(req, unit.update(rtype, body["id"], body))
     if body.get("resourceType") != rtype:
         raise FhirError.bad_request("resourceType does not match the URL", "资源类型与请求地址不一致", "resourceType")
@@ -197,7 +211,12 @@ def _search_params(req: FhirRequest) -> list[tuple[str, str]]:
 
         ctype = (req.headers.get("content-type") or "").split(";")[0].strip()
         if ctype != "application/x-www-form-urlencoded":
-            raise FhirError.of(415, "not-supported", "POST _search needs application/x-www-form-urlencoded", "_search 需要表单编码的请求体")
+            raise FhirError.of(
+                415,
+                "not-supported",
+                "POST _search needs application/x-www-form-urlencoded",
+                "_search 需要表单编码的请求体",
+            )
         try:
             params += parse_qsl(req.body.decode("utf-8"), keep_blank_values=True, max_num_fields=500)
         except (UnicodeDecodeError, ValueError) as exc:
@@ -228,11 +247,10 @@ def history(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> 
         since_ms = date_range_ms(since, unit.repo.tz, "_since")[0]
     count = unit.repo.settings.default_count
     if count_s is not None:
-        if not count_s.isdigit() or len(count_s) > 7:
+        if not (count_s.isascii() and count_s.isdigit()) or len(count_s) > 7:
             raise FhirError.bad_request("_count must be a non-negative integer", "_count 必须是非负整数", "_count")
         count = min(int(count_s), unit.repo.settings.max_count)
     if rtype and id:
         unit.read_any(rtype, id)
     versions, next_cursor = unit.history(rtype, id, since_ms=since_ms, count=count, cursor=cursor)
     return FhirResponse(200, history_bundle(req, versions, next_cursor))
-

@@ -92,6 +92,8 @@ def dispatch(unit: Unit, req: FhirRequest) -> FhirResponse:
             return ix.search(unit, req, None)
     elif parts[-1].startswith("$"):
         return ops.invoke(unit, req, parts)
+    elif n == 1 and parts[0] == "_search" and m == "POST":
+        return ix.search(unit, req, None)
     elif n == 1 and parts[0] == "_history" and m == "GET":
         return ix.history(unit, req, None, None)
     elif n == 1:
@@ -119,6 +121,7 @@ def dispatch(unit: Unit, req: FhirRequest) -> FhirResponse:
         }
         if m in by_method:
             return by_method[m]()
+        raise FhirError.of(405, "not-supported", f"{m} is not allowed on /{req.path}", "该地址不支持此 HTTP 方法")
     elif n == 3 and parts[2] == "_history" and m == "GET":
         return ix.history(unit, req, parts[0], parts[1])
     elif n == 4 and parts[2] == "_history" and m == "GET":

@@ -32,8 +32,8 @@ def _entry(req: FhirRequest, row: Row, mode: str, q: SearchQuery) -> dict[str, A
 
 def _link(req: FhirRequest, params: list[tuple[str, str]]) -> str:
     path = req.path.strip("/")
-    if path.endswith("/_search"):
-        path = path[: -len("/_search")]
+    if path == "_search" or path.endswith("/_search"):
+        path = path[: -len("_search")].rstrip("/")
     url = f"{req.base_url}/{path}" if path else req.base_url
     return f"{url}?{urlencode(params)}" if params else url
 

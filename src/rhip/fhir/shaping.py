@@ -25,8 +25,9 @@ def shape(resource: dict[str, Any], summary: str | None, elements: tuple[str, ..
     rtype = resource.get("resourceType", "")
     if summary == "data":
         return _mark({k: v for k, v in resource.items() if k != "text"}) if "text" in resource else resource
+    keep: set[str]
     if summary == "true":
-        keep = summary_elements(rtype) | set(_ALWAYS)
+        keep = set(summary_elements(rtype)) | set(_ALWAYS)
     elif summary == "text":
         keep = {"text", *_ALWAYS} | mandatory_elements(rtype)
     elif elements:

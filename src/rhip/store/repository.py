@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, tuple_
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from rhip.fhir import json as fjson
 from rhip.fhir.errors import FhirError, OutcomeIssue
@@ -118,14 +118,15 @@ class Unit:
         self.pending: list[NewVersion] = []
         self.deferred = False
         """When True (transaction bundles), writes are buffered and flushed together."""
+        self.base_url: str | None = repo.base_url
+        """This server's FHIR base: configured, else the one the HTTP request came in on (set by the
+        adapter), so absolute references to it are local when indexed and searched."""
 
     # -- guard -------------------------------------------------------------------------------
     def authorize(self, access: Access, rtype: str) -> None:
         """The single policy check every operation passes through."""
         if not is_resource_type(rtype):
-            raise FhirError.of(
-                404, "not-supported", f"Unknown resource type '{rtype}'", f"未知的资源类型：{rtype}"
-            )
+            raise FhirError.of(404, "not-supported", f"Unknown resource type '{rtype}'", f"未知的资源类型：{rtype}")
         self.repo.policy.authorize(self.ctx, access, rtype)
 
     # -- reads -------------------------------------------------------------------------------
@@ -160,7 +161,7 @@ class Unit:
     def vread(self, rtype: str, id: str, version: str) -> Stored:
         self.authorize(Access.READ, rtype)
         self.flush()
-        if not version.isdigit() or len(version) > 9:
+        if not (version.isascii() and version.isdigit()) or len(version) > 9:
             raise FhirError.not_found(f"{rtype}/{id}/_history/{version}")
         row = self.conn.execute(
             select(
@@ -203,9 +204,7 @@ class Unit:
         self._write(version)
         return WriteResult(self._stored(version), created=True)
 
-    def update(
-        self, rtype: str, id: str, resource: dict[str, Any], *, if_match: str | None = None
-    ) -> WriteResult:
+    def update(self, rtype: str, id: str, resource: dict[str, Any], *, if_match: str | None = None) -> WriteResult:
         """Replace the current version (update-as-create when it does not exist, FHIR R4 §3.1.0.4)."""
         self.authorize(Access.WRITE, rtype)
         if resource.get("resourceType") != rtype:
@@ -272,7 +271,7 @@ class Unit:
         for key, value in resource.items():
             if key not in body:
                 body[key] = value
-        rows = index_rows(body, base_url=self.repo.base_url, tz=self.repo.tz)
+        rows = index_rows(body, base_url=self.base_url, tz=self.repo.tz)
         return NewVersion(rtype, id, version, lu, method, fjson.dumps(body).decode(), rows)
 
     def _stored(self, v: NewVersion) -> Stored:
@@ -303,11 +302,9 @@ class Unit:
                     raise FhirError.forbidden("no resource type may be read with this token")
                 q.types = tuple(allowed)
         self.flush()
-        env = Env(self.repo.tz, self.repo.base_url, self.repo.now_ms())
+        env = Env(self.repo.tz, self.base_url, self.repo.now_ms())
         result = run_search(self.conn, q, env, max_include=self.repo.settings.max_include)
-        result.included = [
-            row for row in result.included if policy.allows(self.ctx, Access.READ, row.rtype)
-        ]
+        result.included = [row for row in result.included if policy.allows(self.ctx, Access.READ, row.rtype)]
         return result
 
     def history(
@@ -343,7 +340,8 @@ class Unit:
         next_cursor = None
         if len(rows) > count:
             rows = rows[:count]
-            next_cursor = encode_cursor([rows[-1].lu, rows[-1].rid, rows[-1].version])
+            if rows:  # _count=0: an empty page and no next link
+                next_cursor = encode_cursor([rows[-1].lu, rows[-1].rid, rows[-1].version])
         out = [Stored(r.rtype, r.id, r.version, r.lu, r.content, r.method, r.rid) for r in rows]
         return out, next_cursor
 

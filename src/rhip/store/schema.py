@@ -15,6 +15,8 @@ compare plain integers on both engines.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -67,7 +69,7 @@ resource_versions = Table(
 )
 
 
-def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ...]) -> Table:
+def _index_table(name: str, *columns: Column[Any], indexes: tuple[tuple[str, ...], ...]) -> Table:
     """Index tables share (rid, rtype, code, grp); ``(rid, code)`` serves deletes, sorts, includes."""
     table = Table(
         name,

@@ -32,7 +32,8 @@ def structure() -> dict[str, Any]:
     ``valuesets`` maps each required-binding ValueSet URL to ``{system: [codes]}`` (None when it cannot
     be enumerated offline, e.g. BCP-13 mime types); ``primitives`` maps primitive types to their regex.
     """
-    return _read("structure.json.gz")
+    data: dict[str, Any] = _read("structure.json.gz")
+    return data
 
 
 @cache
@@ -45,4 +46,5 @@ def search_parameters() -> list[dict[str, Any]]:
 @cache
 def patient_compartment() -> dict[str, Any]:
     """The R4 Patient CompartmentDefinition (which parameters put a resource in a patient's record)."""
-    return _read("compartmentdefinition-patient.json")
+    data: dict[str, Any] = _read("compartmentdefinition-patient.json")
+    return data

@@ -39,17 +39,19 @@ def compartment_params() -> dict[str, tuple[str, ...]]:
 def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
     assert id is not None
     patient = unit.read("Patient", id)
-    q = dict(req.query)
+    q: dict[str, str] = dict(req.query)
     types = None
     if q.get("_type"):
         types = [t for t in q["_type"].split(",") if t]
         bad = [t for t in types if not is_resource_type(t)]
         if bad:
-            raise FhirError.bad_request(f"unknown type(s) in _type: {', '.join(bad)}", "_type 中有未知的资源类型", "_type")
+            raise FhirError.bad_request(
+                f"unknown type(s) in _type: {', '.join(bad)}", "_type 中有未知的资源类型", "_type"
+            )
     since_ms = date_range_ms(q["_since"], unit.repo.tz, "_since")[0] if q.get("_since") else None
     count = unit.repo.settings.everything_max
     if q.get("_count"):
-        if not q["_count"].isdigit():
+        if not (q["_count"].isascii() and q["_count"].isdigit()):
             raise FhirError.bad_request("_count must be a non-negative integer", "_count 必须是非负整数", "_count")
         count = min(int(q["_count"]), unit.repo.settings.everything_max)
     policy, ctx = unit.repo.policy, unit.ctx
@@ -62,10 +64,7 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
         if not policy.allows(ctx, Access.READ, ctype):
             continue
         conds.append(and_(x.rtype == ctype, x.code.in_(params)))
-    member = (
-        select(x.rid).where(x.ref_type == "Patient", x.ref_id == id, or_(*conds)).distinct()
-        if conds else None
-    )
+    member = select(x.rid).where(x.ref_type == "Patient", x.ref_id == id, or_(*conds)).distinct() if conds else None
     stmt = select(r.rid).where(r.deleted.is_(False))
     stmt = stmt.where(r.rid.in_(member)) if member is not None else stmt.where(r.rid == -1)
     if since_ms is not None:
@@ -74,7 +73,7 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
     if cursor:
         stmt = stmt.where(r.rid > decode_cursor(cursor, 1)[0])
     rids = [row.rid for row in unit.conn.execute(stmt.order_by(r.rid).limit(count + 1))]
-    next_cursor = encode_cursor([rids[count - 1]]) if len(rids) > count else None
+    next_cursor = encode_cursor([rids[count - 1]]) if len(rids) > count and count > 0 else None
     rows = fetch_rows(unit.conn, rids[:count])
     # Referenced non-compartment resources (Practitioner, Organization, Medication, Location, ...).
     seen = {row.rid for row in rows} | {patient.rid}
@@ -92,24 +91,43 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
         if row.rid not in seen
     ]
     referenced = [
-        row for row in fetch_rows(unit.conn, extra)
+        row
+        for row in fetch_rows(unit.conn, extra)
         if (not types or row.rtype in types) and policy.allows(ctx, Access.READ, row.rtype)
     ]
     entries: list[dict[str, Any]] = []
     if not cursor and (not types or "Patient" in types):
-        entries.append({"fullUrl": f"{req.base_url}/Patient/{id}", "resource": orjson.Fragment(patient.content), "search": {"mode": "match"}})
+        entries.append(
+            {
+                "fullUrl": f"{req.base_url}/Patient/{id}",
+                "resource": orjson.Fragment(patient.content or "{}"),
+                "search": {"mode": "match"},
+            }
+        )
     for row in rows:
         if row.rid == patient.rid:
             continue
-        entries.append({"fullUrl": f"{req.base_url}/{row.rtype}/{row.id}", "resource": orjson.Fragment(row.content), "search": {"mode": "match"}})
+        entries.append(
+            {
+                "fullUrl": f"{req.base_url}/{row.rtype}/{row.id}",
+                "resource": orjson.Fragment(row.content),
+                "search": {"mode": "match"},
+            }
+        )
     for row in referenced:
-        entries.append({"fullUrl": f"{req.base_url}/{row.rtype}/{row.id}", "resource": orjson.Fragment(row.content), "search": {"mode": "include"}})
+        entries.append(
+            {
+                "fullUrl": f"{req.base_url}/{row.rtype}/{row.id}",
+                "resource": orjson.Fragment(row.content),
+                "search": {"mode": "include"},
+            }
+        )
     links = [{"relation": "self", "url": f"{req.base_url}/{req.path}"}]
     if next_cursor:
         from urllib.parse import urlencode
 
-        params = [(k, v) for k, v in req.query if k != "_cursor"] + [("_cursor", next_cursor)]
-        links.append({"relation": "next", "url": f"{req.base_url}/{req.path}?{urlencode(params)}"})
+        paging = [(k, v) for k, v in req.query if k != "_cursor"] + [("_cursor", next_cursor)]
+        links.append({"relation": "next", "url": f"{req.base_url}/{req.path}?{urlencode(paging)}"})
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "link": links, "entry": entries}
     return FhirResponse(200, bundle)
 

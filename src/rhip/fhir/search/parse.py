@@ -19,8 +19,20 @@ from rhip.fhir.search.params import SearchParam, registry
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 PREFIXED_TYPES = frozenset({"date", "number", "quantity"})
 RESULT_PARAMS = frozenset(
-    {"_sort", "_count", "_total", "_summary", "_elements", "_include", "_revinclude", "_cursor",
-     "_format", "_pretty", "_contained", "_containedType"}
+    {
+        "_sort",
+        "_count",
+        "_total",
+        "_summary",
+        "_elements",
+        "_include",
+        "_revinclude",
+        "_cursor",
+        "_format",
+        "_pretty",
+        "_contained",
+        "_containedType",
+    }
 )
 MODIFIERS: dict[str, frozenset[str]] = {
     "string": frozenset({"exact", "contains", "missing"}),
@@ -85,6 +97,8 @@ class Criterion:
     target_types: tuple[str, ...] = ()
     has: Criterion | None = None
     has_ref_code: str | None = None
+    any_of: tuple[Criterion, ...] = ()
+    """System search over several ``_type``s: the same term parsed for each type (OR-ed by type)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +173,7 @@ def parse_query(
 
 def _result_param(q: SearchQuery, name: str, value: str, max_count: int) -> None:
     if name == "_count":
-        if not value.isdigit() or len(value) > 7:
+        if not (value.isascii() and value.isdigit()) or len(value) > 7:
             raise _bad(f"_count must be a non-negative integer, got '{value}'", "_count 必须是非负整数", "_count")
         q.count = min(int(value), max_count)
     elif name == "_total":
@@ -182,14 +196,11 @@ def _result_param(q: SearchQuery, name: str, value: str, max_count: int) -> None
             _check_sort_param(q, code)
             q.sort.append((code, desc))
     elif name in ("_include", "_revinclude"):
-        q.include.append(_include(value, name)) if name == "_include" else q.revinclude.append(
-            _include(value, name)
-        )
+        q.include.append(_include(value, name)) if name == "_include" else q.revinclude.append(_include(value, name))
     elif name == "_cursor":
         q.cursor = value
-    elif name == "_contained":
-        if value not in ("false",):
-            raise FhirError.not_supported("_contained searches are not supported")
+    elif name == "_contained" and value != "false":
+        raise FhirError.not_supported("_contained searches are not supported")
 
 
 def _check_sort_param(q: SearchQuery, code: str) -> None:
@@ -219,7 +230,9 @@ def _include(value: str, name: str) -> Include:
         return Include(source, None, target, iterate)
     p = registry().get(source, code)
     if p is None or p.type != "reference":
-        raise _bad(f"'{source}:{code}' is not a reference search parameter", f"{source}:{code} 不是引用型检索参数", name)
+        raise _bad(
+            f"'{source}:{code}' is not a reference search parameter", f"{source}:{code} 不是引用型检索参数", name
+        )
     return Include(source, code, target, iterate)
 
 
@@ -232,7 +245,7 @@ def parse_include_name(name: str) -> tuple[str, bool]:
 def _criterion(
     rtype: str | None, types: tuple[str, ...], name: str, value: str, q: SearchQuery, strict: bool
 ) -> Criterion | None:
-    if name.startswith("_include:") or name.startswith("_revinclude:"):
+    if name.startswith(("_include:", "_revinclude:")):
         base, iterate = parse_include_name(name)
         inc = _include(value, base)
         inc = Include(inc.source, inc.code, inc.target, iterate)
@@ -244,6 +257,13 @@ def _criterion(
         return _has(rtype, name, value)
     ctype = rtype or (types[0] if len(types) == 1 else "Resource")
     try:
+        if rtype is None and len(types) > 1:
+            # A parameter common to every listed type (R4 search §_type), e.g. name on Patient and Practitioner.
+            alts = tuple(parse_term(t, name, value) for t in types)
+            first = alts[0]
+            return Criterion(
+                first.rtype, first.code, first.type, first.param, first.modifier, first.values, any_of=alts
+            )
         return parse_term(ctype, name, value)
     except _Unknown as exc:
         if strict:
@@ -254,14 +274,14 @@ def _criterion(
         return None
 
 
-class _Unknown(Exception):
+class _Unknown(Exception):  # noqa: N818 - private, reads better at the raise sites
     pass
 
 
 def parse_term(rtype: str, name: str, value: str) -> Criterion:
     """Parse ``name[:modifier][.chain]=value`` for resources of ``rtype``."""
     head, dot, rest = name.partition(".")
-    code, colon, modifier = head.partition(":")
+    code, _, modifier = head.partition(":")
     if not _CODE_RE.match(code):
         raise _bad(f"invalid parameter name '{name}'", f"检索参数名无效：{name}", name)
     if code == "_id":
@@ -349,9 +369,7 @@ def _has(rtype: str, name: str, value: str) -> Criterion:
 
 
 _NUMBER_RE = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
-_DATE_RE = re.compile(
-    r"^\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$"
-)
+_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
 
 
 def split_prefix(value: str) -> tuple[str, str]:

@@ -32,6 +32,10 @@ SORT_COLUMN = {
 }
 
 
+_SORT_KIND = {"date": "date", "number": "number", "quantity": "number"}
+"""Sort values of other parameter types are text."""
+
+
 @dataclass(slots=True)
 class Row:
     rid: int
@@ -57,21 +61,24 @@ def _sort_key(q: SearchQuery, code: str, desc: bool) -> ColumnElement[Any]:
     if code == "_lastUpdated":
         return r.lu
     keys = []
+    kinds = set()
     for t in q.types:
         p = registry().get(t, code)
-        if p is None:
+        if p is None or p.type not in TABLES:
             continue
+        kinds.add(_SORT_KIND.get(p.type, "text"))
         table = TABLES[p.type]
-        if p.type == "date":
-            col = table.c.high if desc else table.c.low
-        else:
-            col = table.c[SORT_COLUMN[p.type]]
+        col = (table.c.high if desc else table.c.low) if p.type == "date" else table.c[SORT_COLUMN[p.type]]
         agg = func.max(col) if desc else func.min(col)
-        keys.append(
-            select(agg).where(table.c.rid == r.rid, table.c.code == code).scalar_subquery()
-        )
+        keys.append(select(agg).where(table.c.rid == r.rid, table.c.code == code).scalar_subquery())
     if not keys:
         raise FhirError.bad_request(f"cannot sort by '{code}'", f"无法按 {code} 排序", "_sort")
+    if len(kinds) > 1:  # e.g. Slot.start (date) and GraphDefinition.start (token): no common order
+        raise FhirError.bad_request(
+            f"cannot sort by '{code}': its values differ in kind (date, number, text) between the types",
+            f"无法按 {code} 排序：各资源类型中该参数的类型不同",
+            "_sort",
+        )
     return keys[0] if len(keys) == 1 else func.coalesce(*keys)
 
 
@@ -137,7 +144,7 @@ def run_search(conn: Connection, q: SearchQuery, env: Env, *, max_include: int) 
     if len(rows) > q.count:
         rows = rows[: q.count]
         last = rows[-1]
-        next_cursor = encode_cursor([*(last[f"k{i}"] for i in range(len(sort_cols))), last.rid])
+        next_cursor = encode_cursor([*(last._mapping[f"k{i}"] for i in range(len(sort_cols))), last.rid])
     matches = fetch_rows(conn, [row.rid for row in rows])
     result = SearchResult(matches, total=total, next_cursor=next_cursor)
     if q.include or q.revinclude:
@@ -199,9 +206,7 @@ def _forward(conn: Connection, inc: Include, rows: list[Row]) -> list[int]:
         conds.append(x.ref_type == inc.target)
     refs = select(x.ref_type, x.ref_id).where(*conds).distinct().subquery()
     r = resources.c
-    stmt = select(r.rid).where(
-        tuple_(r.rtype, r.id).in_(select(refs.c.ref_type, refs.c.ref_id)), r.deleted.is_(False)
-    )
+    stmt = select(r.rid).where(tuple_(r.rtype, r.id).in_(select(refs.c.ref_type, refs.c.ref_id)), r.deleted.is_(False))
     return [row.rid for row in conn.execute(stmt)]
 
 
@@ -214,4 +219,3 @@ def _reverse(conn: Connection, inc: Include, rows: list[Row]) -> list[int]:
     if inc.code:
         conds.append(x.code == inc.code)
     return [row.rid for row in conn.execute(select(x.rid).where(*conds).distinct())]
-

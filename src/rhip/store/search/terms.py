@@ -57,6 +57,8 @@ def _bad(msg: str, zh: str, expr: str | None = None) -> FhirError:
 def rid_condition(crit: Criterion, env: Env, base: Any = resources) -> ColumnElement[bool]:
     """Condition on ``base`` (``resources`` or an alias of it, rows of ``crit.rtype``) for one AND-term."""
     r = base.c
+    if crit.any_of:
+        return or_(*(and_(r.rtype == c.rtype, rid_condition(c, env, base)) for c in crit.any_of))
     if crit.code == "_id":
         cond = r.id.in_([unescape(v) for v in crit.values])
         return not_(cond) if crit.modifier == "not" else cond
@@ -88,7 +90,12 @@ def _param_rows(crit: Criterion) -> Select[Any]:
     if table is None:
         raise FhirError.not_supported(f":missing is not supported for '{crit.code}'")
     t = table.c
-    return select(t.rid).where(t.rtype == crit.rtype, t.code == code)
+    rows = select(t.rid).where(t.rtype == crit.rtype, t.code == code)
+    if crit.type == "reference":
+        # A reference given only by identifier has no reference row, but it is not missing.
+        i = idx_token.c
+        return rows.union(select(i.rid).where(i.rtype == crit.rtype, i.code == f"{code}:identifier"))
+    return rows
 
 
 def matching_rids(crit: Criterion, env: Env) -> Select[Any]:
@@ -169,7 +176,7 @@ def _reference_match(t: Any, value: str, crit: Criterion, env: Env) -> ColumnEle
     if "://" in value or value.startswith("urn:"):
         return t.url == value.split("|", 1)[0]
     parts = value.split("/")
-    if len(parts) >= 2 and parts[0][:1].isupper():
+    if len(parts) in (2, 4) and parts[0][:1].isupper() and (len(parts) == 2 or parts[2] == "_history"):
         rtype, rid = parts[0], parts[1]
         if type_mod and type_mod != rtype:
             return false()
@@ -238,8 +245,14 @@ def _number_match(t: Any, value: str) -> ColumnElement[bool]:
     if prefix == "ap":
         gap = abs(exact) * 0.1
         return and_(t.value >= exact - gap, t.value <= exact + gap)
-    ops = {"gt": t.value > exact, "lt": t.value < exact, "ge": t.value >= exact, "le": t.value <= exact,
-           "sa": t.value > exact, "eb": t.value < exact}
+    ops = {
+        "gt": t.value > exact,
+        "lt": t.value < exact,
+        "ge": t.value >= exact,
+        "le": t.value <= exact,
+        "sa": t.value > exact,
+        "eb": t.value < exact,
+    }
     return ops[prefix]
 
 
@@ -289,8 +302,10 @@ def _composite(crit: Criterion, env: Env) -> Select[Any]:
     for value in crit.values:
         parts = split_escaped(value, "$")
         if len(parts) != n:
-            raise _bad(f"composite '{crit.code}' needs {n} values separated by $, got '{value}'",
-                       f"组合参数 {crit.code} 需要 {n} 个以 $ 分隔的值")
+            raise _bad(
+                f"composite '{crit.code}' needs {n} values separated by $, got '{value}'",
+                f"组合参数 {crit.code} 需要 {n} 个以 $ 分隔的值",
+            )
         alternatives.append(parts)
     ors = []
     for parts in alternatives:
@@ -321,7 +336,11 @@ def _near(crit: Criterion) -> Select[Any]:
         lat, lon = float(parts[0]), float(parts[1])
         dist = float(parts[2]) if len(parts) > 2 and parts[2] else 1.0
     except (ValueError, IndexError):
-        raise _bad(f"near must be latitude|longitude|distance|units, got '{crit.values[0]}'", "near 参数格式无效") from None
+        raise _bad(
+            f"near must be latitude|longitude|distance|units, got '{crit.values[0]}'", "near 参数格式无效"
+        ) from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and 0 <= dist < math.inf):  # also rejects NaN
+        raise _bad(f"near: latitude, longitude or distance out of range in '{crit.values[0]}'", "near 参数超出范围")
     unit = parts[3] if len(parts) > 3 else "km"
     km = dist * {"km": 1.0, "m": 0.001, "[mi_i]": 1.609344, "mi": 1.609344}.get(unit, 1.0)
     dlat = km / 111.0
@@ -329,8 +348,12 @@ def _near(crit: Criterion) -> Select[Any]:
 
     dlon = km / max(1e-6, 111.0 * math.cos(math.radians(lat)))
     return select(la.c.rid).where(
-        la.c.rtype == crit.rtype, la.c.code == "near:latitude", la.c.value.between(lat - dlat, lat + dlat),
-        lo.c.rid == la.c.rid, lo.c.code == "near:longitude", lo.c.value.between(lon - dlon, lon + dlon),
+        la.c.rtype == crit.rtype,
+        la.c.code == "near:latitude",
+        la.c.value.between(lat - dlat, lat + dlat),
+        lo.c.rid == la.c.rid,
+        lo.c.code == "near:longitude",
+        lo.c.value.between(lon - dlon, lon + dlon),
     )
 
 
@@ -341,19 +364,35 @@ def _chain_subquery(crit: Criterion, env: Env) -> Select[Any]:
     inner = crit.chain
     inner_conds = []
     for ttype in crit.target_types:
-        tc = Criterion(ttype, inner.code, inner.type, registry().get(ttype, inner.code) if inner.param else None,
-                       inner.modifier, inner.values, inner.chain, inner.target_types, inner.has, inner.has_ref_code)
+        tc = Criterion(
+            ttype,
+            inner.code,
+            inner.type,
+            registry().get(ttype, inner.code) if inner.param else None,
+            inner.modifier,
+            inner.values,
+            inner.chain,
+            inner.target_types,
+            inner.has,
+            inner.has_ref_code,
+        )
         inner_conds.append(and_(target.c.rtype == ttype, rid_condition(tc, env, target)))
     return (
         select(x.c.rid)
-        .select_from(x.join(target, and_(target.c.rtype == x.c.ref_type, target.c.id == x.c.ref_id)))
+        .select_from(
+            x.join(
+                target,
+                and_(target.c.rtype == x.c.ref_type, target.c.id == x.c.ref_id, target.c.deleted.is_(False)),
+            )
+        )
         .where(x.c.rtype == crit.rtype, x.c.code == crit.code, or_(*inner_conds) if inner_conds else false())
     )
 
 
 def _has_subquery(crit: Criterion, env: Env) -> Select[Any]:
     """ids of ``crit.rtype`` resources referred to by matching ``_has`` source resources."""
-    assert crit.has is not None and crit.has_ref_code is not None
+    assert crit.has is not None
+    assert crit.has_ref_code is not None
     src_type = crit.target_types[0]
     x = idx_reference.alias()
     src = resources.alias()
@@ -376,4 +415,3 @@ def _fulltext(crit: Criterion, base: Any) -> ColumnElement[bool]:
         v.c.rid == base.c.rid, v.c.version == base.c.version, v.c.rtype == crit.rtype, or_(*conds)
     )
     return sub.exists()
-

@@ -130,7 +130,8 @@ def api(repo: Repository, settings: Settings) -> Iterator[Api]:
     from rhip.security import tokens
 
     app = create_app(settings, repo)
-    token = tokens.issue(app.state.jwt_secret, RequestContext(subject="tester", kind="client",
-                                                              scopes=frozenset({"system/*.*"})), 3600)
+    token = tokens.issue(
+        app.state.jwt_secret, RequestContext(subject="tester", kind="client", scopes=frozenset({"system/*.*"})), 3600
+    )
     with TestClient(app, base_url="http://fhir.test") as client:
         yield Api(client, token)

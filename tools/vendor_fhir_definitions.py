@@ -74,9 +74,7 @@ def element_type(el: dict[str, Any], owner: str) -> list[str]:
                 ),
                 None,
             )
-            code = fhir_type or {"String": "string", "Boolean": "boolean"}.get(
-                code[len(FHIRPATH_SYSTEM) :], "string"
-            )
+            code = fhir_type or {"String": "string", "Boolean": "boolean"}.get(code[len(FHIRPATH_SYSTEM) :], "string")
         out.append(code)
     return out
 

@@ -37,8 +37,14 @@ def create_app(settings: Settings | None = None, repo: Repository | None = None)
 
     async def http_error(_: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 400)
-        return fhir_http.error_response(FhirError.of(status, "not-supported" if status in (404, 405) else "invalid",
-                                                     str(getattr(exc, "detail", exc)), "请求无效"))
+        return fhir_http.error_response(
+            FhirError.of(
+                status,
+                "not-supported" if status in (404, 405) else "invalid",
+                str(getattr(exc, "detail", exc)),
+                "请求无效",
+            )
+        )
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, http_error)

@@ -74,9 +74,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     report = load(repo, ndjson_lines(files_of(target)), RequestContext.system("bulk import"))
     secs = time.perf_counter() - t0
-    out = {"loaded": report.loaded, "updated": report.updated, "rejected": report.rejected,
-           "seconds": round(secs, 2), "resources_per_second": round((report.loaded + report.updated) / secs, 1) if secs else None,
-           "first_errors": report.errors[:20]}
+    out = {
+        "loaded": report.loaded,
+        "updated": report.updated,
+        "rejected": report.rejected,
+        "seconds": round(secs, 2),
+        "resources_per_second": round((report.loaded + report.updated) / secs, 1) if secs else None,
+        "first_errors": report.errors[:20],
+    }
     print(json.dumps(out, ensure_ascii=False, indent=2))
     return 0 if report.rejected == 0 else 2
 
@@ -99,8 +104,14 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     if len(password) < 8:
         raise CliError("password must have at least 8 characters")
     try:
-        create_user(_engine(_settings(args)), username=args.username, password=password, role=args.role,
-                    organization=args.org, region=args.region)
+        create_user(
+            _engine(_settings(args)),
+            username=args.username,
+            password=password,
+            role=args.role,
+            organization=args.org,
+            region=args.region,
+        )
     except ValueError as exc:
         raise CliError(str(exc)) from None
     print(json.dumps({"username": args.username, "role": args.role}))
@@ -134,15 +145,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             from rhip import synth
 
-            counts = synth.generate(seed=args.seed, residents=args.residents, years=args.years, out=region,
-                                    formats=("fhir-ndjson",))
+            counts = synth.generate(
+                seed=args.seed, residents=args.residents, years=args.years, out=region, formats=("fhir-ndjson",)
+            )
         except ImportError:
             raise CliError("the synthetic region generator is not available in this build") from None
         print(f"generated demo region ({args.residents} residents) in {time.perf_counter() - t0:.1f}s", flush=True)
         repo = Repository(engine, settings)
         report = load(repo, ndjson_lines(files_of(region / "fhir")), RequestContext.system("demo load"))
         marker.write_text(json.dumps({"counts": counts, "loaded": report.loaded, "rejected": report.rejected}))
-        print(f"loaded {report.loaded} resources ({report.rejected} rejected) in {time.perf_counter() - t0:.1f}s", flush=True)
+        print(
+            f"loaded {report.loaded} resources ({report.rejected} rejected) in {time.perf_counter() - t0:.1f}s",
+            flush=True,
+        )
         for u, p, role, org, region_code in DEMO_USERS:
             create_user(engine, username=u, password=p, role=role, organization=org, region=region_code)
     print("Demo users (POST /auth/token, grant_type=password):")
@@ -153,12 +168,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _db_flag(p: argparse.ArgumentParser, required: bool = False) -> None:
-    p.add_argument("--db", required=required, help="SQLAlchemy URL (sqlite:///file or postgresql+psycopg://...); env RHIP_DB")
+    p.add_argument(
+        "--db", required=required, help="SQLAlchemy URL (sqlite:///file or postgresql+psycopg://...); env RHIP_DB"
+    )
     p.add_argument("--data-dir", dest="data_dir", type=Path, default=None, help="data directory (env RHIP_DATA_DIR)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="rhip", description="rhip regional health information platform (区域全民健康信息平台)")
+    ap = argparse.ArgumentParser(
+        prog="rhip", description="rhip regional health information platform (区域全民健康信息平台)"
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the FHIR API")

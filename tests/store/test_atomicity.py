@@ -22,7 +22,7 @@ def _counts(engine: Engine) -> dict[str, int]:
         return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in tables}
 
 
-class Boom(RuntimeError):
+class InjectedError(RuntimeError):
     pass
 
 
@@ -37,13 +37,13 @@ def test_failure_mid_write_leaves_nothing(
 
     def failing(conn: Any, table: str, columns: Any, rows: Any) -> None:
         if table == fail_on:
-            raise Boom(table)
+            raise InjectedError(table)
         real(conn, table, columns, rows)
 
     monkeypatch.setattr(write.dialect, "insert_many", failing)
-    with pytest.raises(Boom), repo.unit(system) as unit:
+    with pytest.raises(InjectedError), repo.unit(system) as unit:
         unit.create({**PATIENT, "birthDate": "1990-05-06"})
-    with pytest.raises(Boom), repo.unit(system) as unit:
+    with pytest.raises(InjectedError), repo.unit(system) as unit:
         unit.update("Patient", kept.id, {**PATIENT, "id": kept.id, "gender": "male"})
     assert _counts(engine) == before
     with repo.unit(system) as unit:

@@ -12,8 +12,9 @@ from rhip.security import accounts, tokens
 
 
 def _oauth_error(status: int, code: str, description: str) -> Response:
-    return JSONResponse({"error": code, "error_description": description}, status_code=status,
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"error": code, "error_description": description}, status_code=status, headers={"Cache-Control": "no-store"}
+    )
 
 
 async def token(request: Request) -> Response:
@@ -46,26 +47,36 @@ async def token(request: Request) -> Response:
                         return _oauth_error(400, "invalid_request", "malformed basic credentials")
             ctx = await run_in_threadpool(accounts.check_client, engine, cid, secret)
         elif grant == "password":
-            ctx = await run_in_threadpool(accounts.check_user, engine, form.get("username", ""), form.get("password", ""))
+            ctx = await run_in_threadpool(
+                accounts.check_user, engine, form.get("username", ""), form.get("password", "")
+            )
         else:
             return _oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials or password")
     except FhirError as err:
-        return _oauth_error(401 if grant == "client_credentials" else 400, "invalid_client" if grant == "client_credentials" else "invalid_grant", err.issues[0].diagnostics)
+        return _oauth_error(
+            401 if grant == "client_credentials" else 400,
+            "invalid_client" if grant == "client_credentials" else "invalid_grant",
+            err.issues[0].diagnostics,
+        )
     ttl = request.app.state.settings.token_ttl_seconds
     access = tokens.issue(request.app.state.jwt_secret, ctx, ttl)
-    return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": ttl,
-                         "scope": " ".join(sorted(ctx.scopes))}, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": " ".join(sorted(ctx.scopes))},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def smart_configuration(request: Request) -> Response:
     base = base_url(request)
-    return JSONResponse({
-        "token_endpoint": f"{base}/auth/token",
-        "grant_types_supported": ["client_credentials", "password"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "scopes_supported": ["system/*.*", "system/*.read", "user/*.*", "user/*.read", "patient/*.read"],
-        "capabilities": ["client-confidential-symmetric"],
-    })
+    return JSONResponse(
+        {
+            "token_endpoint": f"{base}/auth/token",
+            "grant_types_supported": ["client_credentials", "password"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "scopes_supported": ["system/*.*", "system/*.read", "user/*.*", "user/*.read", "patient/*.read"],
+            "capabilities": ["client-confidential-symmetric"],
+        }
+    )
 
 
 def router() -> APIRouter:

@@ -9,7 +9,17 @@ from rhip.fhir.model import resource_types
 from rhip.fhir.operations.registry import operations
 from rhip.fhir.search.params import registry
 
-INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
+INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
 
 
 def capability_statement(base_url: str, token_url: str) -> dict[str, Any]:
@@ -29,7 +39,11 @@ def capability_statement(base_url: str, token_url: str) -> dict[str, Any]:
             {"name": "_has", "type": "special"},
         ]
         ops = [
-            {"name": op.code, "definition": f"http://hl7.org/fhir/OperationDefinition/{rtype if '*' not in op.types else 'Resource'}-{op.code}"}
+            {
+                "name": op.code,
+                "definition": "http://hl7.org/fhir/OperationDefinition/"
+                f"{rtype if '*' not in op.types else 'Resource'}-{op.code}",
+            }
             for op in operations()
             if "*" in op.types or rtype in op.types
         ]
@@ -44,7 +58,10 @@ def capability_statement(base_url: str, token_url: str) -> dict[str, Any]:
             "conditionalUpdate": True,
             "conditionalDelete": "single",
             "referencePolicy": ["literal", "logical"],
-            "searchInclude": ["*"] + sorted({f"{rtype}:{c}" for c, p in reg.for_type(rtype).items() if p.type == "reference"}),
+            "searchInclude": [
+                "*",
+                *sorted({f"{rtype}:{c}" for c, p in reg.for_type(rtype).items() if p.type == "reference"}),
+            ],
             "searchRevInclude": ["*"],
             "searchParam": params,
         }
@@ -68,8 +85,15 @@ def capability_statement(base_url: str, token_url: str) -> dict[str, Any]:
                 "security": {
                     "cors": False,
                     "service": [
-                        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}],
-                         "text": "OAuth2 bearer tokens (client_credentials, password)"}
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ],
+                            "text": "OAuth2 bearer tokens (client_credentials, password)",
+                        }
                     ],
                     "extension": [
                         {
@@ -79,8 +103,17 @@ def capability_statement(base_url: str, token_url: str) -> dict[str, Any]:
                     ],
                 },
                 "resource": resources,
-                "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}, {"code": "search-system"}],
-                "searchParam": [{"name": "_type", "type": "token"}, {"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"}],
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                    {"code": "search-system"},
+                ],
+                "searchParam": [
+                    {"name": "_type", "type": "token"},
+                    {"name": "_id", "type": "token"},
+                    {"name": "_lastUpdated", "type": "date"},
+                ],
             }
         ],
     }

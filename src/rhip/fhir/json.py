@@ -61,10 +61,8 @@ def _default(obj: Any) -> Any:
 
 
 def _decimal_text(d: Decimal) -> str:
-    text = str(d)
-    # str(Decimal) may produce "1E+2"; JSON requires a digit after the exponent marker, which it has,
-    # but lower-case/upper-case both are valid JSON, so the text is already valid.
-    return text
+    # str(Decimal) keeps the digits as written ("1.50", "1E+2"); both are valid JSON numbers.
+    return str(d)
 
 
 def dumps(obj: Any, *, pretty: bool = False) -> bytes:

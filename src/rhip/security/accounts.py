@@ -39,20 +39,40 @@ def create_client(engine: Engine, *, name: str, scopes: str, organization: str |
     client_id = "c-" + secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        conn.execute(insert(auth_clients).values(
-            client_id=client_id, name=name, secret_hash=_HASHER.hash(secret), scopes=scopes,
-            organization=organization, created=int(time.time())))
+        conn.execute(
+            insert(auth_clients).values(
+                client_id=client_id,
+                name=name,
+                secret_hash=_HASHER.hash(secret),
+                scopes=scopes,
+                organization=organization,
+                created=int(time.time()),
+            )
+        )
     return Credentials(client_id, secret)
 
 
-def create_user(engine: Engine, *, username: str, password: str, role: str,
-                organization: str | None = None, region: str | None = None) -> None:
+def create_user(
+    engine: Engine,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    organization: str | None = None,
+    region: str | None = None,
+) -> None:
     if role not in ROLE_SCOPES:
         raise ValueError(f"unknown role '{role}'; one of {', '.join(ROLE_SCOPES)}")
     with engine.begin() as conn:
         exists = conn.execute(select(auth_users.c.username).where(auth_users.c.username == username)).first()
-        values = dict(password_hash=_HASHER.hash(password), role=role, organization=organization, region=region,
-                      failed_logins=0, locked_until=0)
+        values = {
+            "password_hash": _HASHER.hash(password),
+            "role": role,
+            "organization": organization,
+            "region": region,
+            "failed_logins": 0,
+            "locked_until": 0,
+        }
         if exists:
             conn.execute(update(auth_users).where(auth_users.c.username == username).values(**values))
         else:
@@ -68,8 +88,9 @@ def check_client(engine: Engine, client_id: str, secret: str) -> RequestContext:
         _HASHER.verify(row.secret_hash, secret)
     except VerificationError:
         raise FhirError.unauthorized("invalid client credentials") from None
-    return RequestContext(subject=client_id, kind="client", organization=row.organization,
-                          scopes=frozenset(row.scopes.split()))
+    return RequestContext(
+        subject=client_id, kind="client", organization=row.organization, scopes=frozenset(row.scopes.split())
+    )
 
 
 def check_user(engine: Engine, username: str, password: str) -> RequestContext:
@@ -99,5 +120,11 @@ def check_user(engine: Engine, username: str, password: str) -> RequestContext:
                 error = "invalid username or password"
     if error is not None or row is None:
         raise FhirError.unauthorized(error or "invalid username or password")
-    return RequestContext(subject=username, kind="user", role=row.role, organization=row.organization,
-                          region=row.region, scopes=frozenset(ROLE_SCOPES[row.role].split()))
+    return RequestContext(
+        subject=username,
+        kind="user",
+        role=row.role,
+        organization=row.organization,
+        region=row.region,
+        scopes=frozenset(ROLE_SCOPES[row.role].split()),
+    )

@@ -31,7 +31,12 @@ def load_secret(configured: str, data_dir: Path) -> bytes:
 def issue(secret: bytes, ctx: RequestContext, ttl: int) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": ctx.subject, "kind": ctx.kind, "iat": now, "exp": now + ttl,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": ctx.subject,
+        "kind": ctx.kind,
+        "iat": now,
+        "exp": now + ttl,
         "scope": " ".join(sorted(ctx.scopes)),
     }
     for key in ("role", "organization", "region"):
@@ -43,11 +48,21 @@ def issue(secret: bytes, ctx: RequestContext, ttl: int) -> str:
 def verify(secret: bytes, token: str) -> RequestContext:
     """Decode a bearer token; 401 for expired, forged, malformed or wrong-audience tokens."""
     try:
-        c = jwt.decode(token, secret, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER,
-                       options={"require": ["exp", "sub", "aud", "iss"]})
+        c = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["exp", "sub", "aud", "iss"]},
+        )
     except jwt.PyJWTError as exc:
         raise FhirError.unauthorized(f"invalid access token: {exc}") from None
     return RequestContext(
-        subject=c["sub"], kind=c.get("kind", "user"), role=c.get("role"), organization=c.get("organization"),
-        region=c.get("region"), scopes=frozenset(str(c.get("scope", "")).split()),
+        subject=c["sub"],
+        kind=c.get("kind", "user"),
+        role=c.get("role"),
+        organization=c.get("organization"),
+        region=c.get("region"),
+        scopes=frozenset(str(c.get("scope", "")).split()),
     )

@@ -22,7 +22,7 @@ from rhip.security.policy import Access
 from rhip.store import dialect
 from rhip.store.repository import Repository
 from rhip.store.schema import resources
-from rhip.store.write import INDEX_ORDER, NewVersion, _INDEX_COLUMNS
+from rhip.store.write import _INDEX_COLUMNS, INDEX_ORDER, NewVersion
 
 
 @dataclass(slots=True)
@@ -47,8 +47,7 @@ def files_of(target: Path) -> list[Path]:
     return [target]
 
 
-def load(repo: Repository, lines: Iterable[tuple[str, int, str]], ctx: RequestContext,
-         chunk: int = 2000) -> LoadReport:
+def load(repo: Repository, lines: Iterable[tuple[str, int, str]], ctx: RequestContext, chunk: int = 2000) -> LoadReport:
     report = LoadReport()
     batch: list[tuple[str, int, dict[str, Any]]] = []
     for where, n, line in lines:
@@ -71,8 +70,9 @@ def load(repo: Repository, lines: Iterable[tuple[str, int, str]], ctx: RequestCo
     return report
 
 
-def _load_chunk(repo: Repository, batch: list[tuple[str, int, dict[str, Any]]], ctx: RequestContext,
-                report: LoadReport) -> None:
+def _load_chunk(
+    repo: Repository, batch: list[tuple[str, int, dict[str, Any]]], ctx: RequestContext, report: LoadReport
+) -> None:
     with repo.unit(ctx) as unit:
         fresh: list[NewVersion] = []
         updates: list[dict[str, Any]] = []
@@ -108,10 +108,18 @@ def _load_chunk(repo: Repository, batch: list[tuple[str, int, dict[str, Any]]], 
 def _copy(conn: Any, versions: list[NewVersion]) -> None:
     for v, rid in zip(versions, dialect.allocate_rids(conn, len(versions)), strict=True):
         v.rid = rid
-    dialect.copy_rows(conn, "resources", ["rid", "rtype", "id", "version", "lu", "deleted", "imask"],
-                      [(v.rid, v.rtype, v.id, v.version, v.lu, False, v.imask) for v in versions])
-    dialect.copy_rows(conn, "resource_versions", ["rid", "version", "rtype", "id", "lu", "method", "content"],
-                      [(v.rid, v.version, v.rtype, v.id, v.lu, v.method, v.content) for v in versions])
+    dialect.copy_rows(
+        conn,
+        "resources",
+        ["rid", "rtype", "id", "version", "lu", "deleted", "imask"],
+        [(v.rid, v.rtype, v.id, v.version, v.lu, False, v.imask) for v in versions],
+    )
+    dialect.copy_rows(
+        conn,
+        "resource_versions",
+        ["rid", "version", "rtype", "id", "lu", "method", "content"],
+        [(v.rid, v.version, v.rtype, v.id, v.lu, v.method, v.content) for v in versions],
+    )
     for kind in INDEX_ORDER:
         rows = [(v.rid, v.rtype, *row) for v in versions for row in v.rows.get(kind, ())]
         dialect.copy_rows(conn, f"idx_{kind}", list(_INDEX_COLUMNS[kind]), rows)

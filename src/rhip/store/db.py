@@ -14,7 +14,7 @@ from rhip.store import dialect
 
 def make_engine(url: str) -> Engine:
     """Create an engine for a SQLite or PostgreSQL URL (plain ``postgresql://`` means psycopg 3)."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
+    if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)

@@ -68,8 +68,7 @@ def flush(conn: Connection, versions: list[NewVersion]) -> None:
     if existing:
         mark = dialect.placeholder(conn)
         conn.exec_driver_sql(
-            f"UPDATE resources SET version = {mark}, lu = {mark}, deleted = {mark}, imask = {mark} "
-            f"WHERE rid = {mark}",
+            f"UPDATE resources SET version = {mark}, lu = {mark}, deleted = {mark}, imask = {mark} WHERE rid = {mark}",
             [(v.version, v.lu, v.deleted, v.imask, v.rid) for v in existing],
         )
         _delete_index_rows(conn, existing)

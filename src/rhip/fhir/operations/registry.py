@@ -44,6 +44,8 @@ def invoke(unit: Unit, req: FhirRequest, parts: list[str]) -> FhirResponse:
         if rtype and "*" not in op.types and rtype not in op.types:
             continue
         if req.method.upper() not in op.methods:
-            raise FhirError.of(405, "not-supported", f"${code} does not accept {req.method}", "该操作不支持此 HTTP 方法")
+            raise FhirError.of(
+                405, "not-supported", f"${code} does not accept {req.method}", "该操作不支持此 HTTP 方法"
+            )
         return op.handle(unit, req, rtype, id)
     raise FhirError.not_supported(f"operation ${code} is not supported at /{req.path}", status=404)

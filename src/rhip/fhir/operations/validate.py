@@ -24,9 +24,7 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
     if rtype and body.get("resourceType") != rtype:
         raise FhirError.bad_request("resourceType does not match the URL", "资源类型与请求地址不一致", "resourceType")
     unit.authorize(Access.READ, str(body.get("resourceType") or rtype or "Resource"))
-    issues = [
-        OutcomeIssue(i.severity, i.code, i.diagnostics, i.text_zh, i.expression) for i in validate_resource(body)
-    ]
+    issues = [OutcomeIssue(i.severity, i.code, i.diagnostics, i.text_zh, i.expression) for i in validate_resource(body)]
     return FhirResponse(200, outcome(issues))
 
 

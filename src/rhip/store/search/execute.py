@@ -199,7 +199,7 @@ def _forward(conn: Connection, inc: Include, rows: list[Row]) -> list[int]:
     if not src:
         return []
     x = idx_reference.c
-    conds = [x.rid.in_(src), x.ref_id.is_not(None)]
+    conds: list[ColumnElement[bool]] = [x.rid.in_(src), x.ref_id.is_not(None)]
     if inc.code:
         conds.append(x.code == inc.code)
     if inc.target:

@@ -94,7 +94,8 @@ def _param_rows(crit: Criterion) -> Select[Any]:
     if crit.type == "reference":
         # A reference given only by identifier has no reference row, but it is not missing.
         i = idx_token.c
-        return rows.union(select(i.rid).where(i.rtype == crit.rtype, i.code == f"{code}:identifier"))
+        both = rows.union(select(i.rid).where(i.rtype == crit.rtype, i.code == f"{code}:identifier")).subquery()
+        return select(both.c.rid)
     return rows
 
 

@@ -23,7 +23,7 @@ lint: install
 
 test: lint
 	scripts/ensure-postgres
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -q -n 2
 
 bench: install
 	scripts/ensure-postgres

@@ -21,26 +21,15 @@ from rhip.fhir.search.parse import Criterion, split_escaped, split_prefix, unesc
 from rhip.fhir.search.values import date_range, normalize_string, number_range
 from rhip.store.dialect import like_escape
 from rhip.store.schema import (
-    idx_date,
+    INDEX_TABLES,
     idx_number,
-    idx_quantity,
     idx_reference,
-    idx_string,
     idx_token,
-    idx_uri,
     resource_versions,
     resources,
 )
 
-TABLES = {
-    "string": idx_string,
-    "token": idx_token,
-    "reference": idx_reference,
-    "date": idx_date,
-    "number": idx_number,
-    "quantity": idx_quantity,
-    "uri": idx_uri,
-}
+TABLES = INDEX_TABLES
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,27 @@ class Operation:
 
 
 def _operations() -> list[Operation]:
-    from rhip.fhir.operations import patient_everything, validate
+    from rhip.fhir.operations import (
+        codesystem_lookup,
+        codesystem_subsumes,
+        codesystem_validate_code,
+        conceptmap_translate,
+        patient_everything,
+        validate,
+        valueset_expand,
+        valueset_validate_code,
+    )
 
-    return [patient_everything.DEFINITION, validate.DEFINITION]
+    return [
+        patient_everything.DEFINITION,
+        validate.DEFINITION,
+        codesystem_lookup.DEFINITION,
+        codesystem_validate_code.DEFINITION,
+        valueset_validate_code.DEFINITION,
+        valueset_expand.DEFINITION,
+        codesystem_subsumes.DEFINITION,
+        conceptmap_translate.DEFINITION,
+    ]
 
 
 def operations() -> list[Operation]:

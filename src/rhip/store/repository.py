@@ -87,13 +87,14 @@ class Repository:
         self.policy: Policy = policy or ScopePolicy()
         self.tz = settings.tz()
         self.base_url = settings.base_url.rstrip("/") or None
-        self._last_ms = 0
 
     def now_ms(self, after: int = 0) -> int:
-        """Strictly increasing millisecond clock, so versions of a resource never share a time."""
-        now = max(time.time_ns() // 1_000_000, self._last_ms + 1, after + 1)
-        self._last_ms = now
-        return now
+        """The clock in milliseconds, later than ``after`` (the previous version's time).
+
+        Versions of one resource never share a time; different resources may (history pages on
+        time, rid and version, so ties are harmless), and bulk loads never run ahead of the clock.
+        """
+        return max(time.time_ns() // 1_000_000, after + 1)
 
     @contextmanager
     def unit(self, ctx: RequestContext, *, write: bool = True) -> Iterator[Unit]:

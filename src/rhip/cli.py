@@ -70,10 +70,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     target = Path(args.path)
     if not target.exists():
         raise CliError(f"no such file or directory: {target}")
-    repo = Repository(_engine(settings), settings)
-    t0 = time.perf_counter()
-    report = load(repo, ndjson_lines(files_of(target)), RequestContext.system("bulk import"))
-    secs = time.perf_counter() - t0
+    engine = _engine(settings)
+    try:
+        t0 = time.perf_counter()
+        report = load(
+            Repository(engine, settings), ndjson_lines(files_of(target)), RequestContext.system("bulk import")
+        )
+        secs = time.perf_counter() - t0
+    finally:
+        engine.dispose()
     out = {
         "loaded": report.loaded,
         "updated": report.updated,
@@ -89,7 +94,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_client_create(args: argparse.Namespace) -> int:
     from rhip.security.accounts import create_client
 
-    creds = create_client(_engine(_settings(args)), name=args.name, scopes=args.scopes, organization=args.org)
+    engine = _engine(_settings(args))
+    try:
+        creds = create_client(engine, name=args.name, scopes=args.scopes, organization=args.org)
+    finally:
+        engine.dispose()
     print(json.dumps({"client_id": creds.id, "client_secret": creds.secret}))
     return 0
 
@@ -103,9 +112,10 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     password = args.password or os.environ.get("RHIP_PASSWORD") or getpass.getpass("password: ")
     if len(password) < 8:
         raise CliError("password must have at least 8 characters")
+    engine = _engine(_settings(args))
     try:
         create_user(
-            _engine(_settings(args)),
+            engine,
             username=args.username,
             password=password,
             role=args.role,
@@ -114,6 +124,8 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    finally:
+        engine.dispose()
     print(json.dumps({"username": args.username, "role": args.role}))
     return 0
 

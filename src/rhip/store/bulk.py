@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from rhip.fhir import json as fjson
 from rhip.fhir.errors import FhirError
@@ -76,13 +76,18 @@ def _load_chunk(
     with repo.unit(ctx) as unit:
         fresh: list[NewVersion] = []
         updates: list[dict[str, Any]] = []
-        keys = [(r.get("resourceType"), r.get("id")) for _, _, r in batch if isinstance(r.get("id"), str)]
-        existing = set()
-        if keys:
+        ids_by_type: dict[str, list[str]] = {}
+        for _, _, r in batch:
+            if isinstance(r.get("id"), str) and isinstance(r.get("resourceType"), str):
+                ids_by_type.setdefault(r["resourceType"], []).append(r["id"])
+        existing: set[tuple[Any, Any]] = set()
+        for known_type, ids in ids_by_type.items():
+            # One indexed lookup per type (rtype = x AND id IN (...)); a row-value IN over the whole
+            # chunk is not index-assisted on PostgreSQL and made loads slow down as the table grew.
             rows = unit.conn.execute(
-                select(resources.c.rtype, resources.c.id).where(tuple_(resources.c.rtype, resources.c.id).in_(keys))
+                select(resources.c.id).where(resources.c.rtype == known_type, resources.c.id.in_(ids))
             )
-            existing = {(r.rtype, r.id) for r in rows}
+            existing.update((known_type, row.id) for row in rows)
         seen: set[tuple[Any, Any]] = set()
         for where, n, res in batch:
             try:

@@ -32,16 +32,19 @@ def test_token_grants_and_scopes(api: Any, repo: Any) -> None:
     creds = accounts.create_client(repo.engine, name="lab", scopes="system/Observation.read")
     c = api.client
     bad = c.post("/auth/token", data={"grant_type": "client_credentials", "client_id": creds.id, "client_secret": "x"})
-    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+    assert bad.status_code == 401
+    assert bad.json()["error"] == "invalid_client"
     tok = c.post(
         "/auth/token",
         data={"grant_type": "client_credentials", "client_id": creds.id, "client_secret": creds.secret},
     ).json()
-    assert tok["token_type"] == "Bearer" and tok["scope"] == "system/Observation.read"
+    assert tok["token_type"] == "Bearer"
+    assert tok["scope"] == "system/Observation.read"
     headers = {"Authorization": f"Bearer {tok['access_token']}"}
     assert c.get("/Observation", headers=headers).status_code == 200
     denied = c.get("/Patient", headers=headers)
-    assert denied.status_code == 403 and denied.json()["issue"][0]["code"] == "forbidden"
+    assert denied.status_code == 403
+    assert denied.json()["issue"][0]["code"] == "forbidden"
     assert c.post("/auth/token", data={"grant_type": "implicit"}).json()["error"] == "unsupported_grant_type"
     assert c.post("/auth/token", json={"grant_type": "password"}).status_code == 400
 
@@ -53,7 +56,8 @@ def test_password_lockout_after_five_failures(api: Any, repo: Any) -> None:
     for _ in range(accounts.MAX_FAILED):
         assert c.post("/auth/token", data={**form, "password": "wrong"}).status_code == 400
     locked = c.post("/auth/token", data={**form, "password": "Right#2026"})
-    assert locked.status_code == 400 and "locked" in locked.json()["error_description"]
+    assert locked.status_code == 400
+    assert "locked" in locked.json()["error_description"]
     assert c.post("/auth/token", data={**form, "username": "nobody", "password": "x"}).status_code == 400
 
 
@@ -63,5 +67,6 @@ def test_password_grant_token_reads_fhir(api: Any, repo: Any) -> None:
         "/auth/token", data={"grant_type": "password", "username": "zhao", "password": "Right#2026"}
     ).json()["access_token"]
     r = api.client.get("/Patient", headers={"Authorization": f"Bearer {tok}"})
-    assert r.status_code == 200 and r.json()["resourceType"] == "Bundle"
+    assert r.status_code == 200
+    assert r.json()["resourceType"] == "Bundle"
     assert api.client.get("/.well-known/smart-configuration").json()["token_endpoint"].endswith("/auth/token")

@@ -44,8 +44,15 @@ def test_load_new_existing_and_rejected(repo: Repository, system: RequestContext
             _patient(9),  # new
             "{not json",
             json.dumps({"resourceType": "Patient", "gender": "yes"}),
-            json.dumps({"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
-                        "subject": {"reference": "Patient/p9"}}),
+            json.dumps(
+                {
+                    "resourceType": "Observation",
+                    "id": "o1",
+                    "status": "final",
+                    "code": {"text": "x"},
+                    "subject": {"reference": "Patient/p9"},
+                }
+            ),
         ],
     )
     report = load(repo, ndjson_lines(files_of(second)), system)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from rhip.cli import main
@@ -32,9 +33,10 @@ def _patient(i: int, gender: str = "female") -> str:
     )
 
 
-def test_load_new_existing_and_rejected(repo: Repository, system: RequestContext, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_load_new_existing_and_rejected(repo: Repository, system: RequestContext, tmp_path: Path, workers: int) -> None:
     first = _write(tmp_path / "Patient.ndjson", [_patient(i) for i in range(5)])
-    report = load(repo, ndjson_lines(files_of(first)), system, chunk=2)
+    report = load(repo, ndjson_lines(files_of(first)), system, chunk=2, workers=workers)
     assert (report.loaded, report.updated, report.rejected) == (5, 0, 0)
 
     second = _write(
@@ -55,7 +57,7 @@ def test_load_new_existing_and_rejected(repo: Repository, system: RequestContext
             ),
         ],
     )
-    report = load(repo, ndjson_lines(files_of(second)), system)
+    report = load(repo, ndjson_lines(files_of(second)), system, workers=workers)
     assert (report.loaded, report.updated, report.rejected) == (2, 1, 2)
     assert any("more.ndjson:3" in e for e in report.errors)
     assert any("more.ndjson:4" in e and "yes" in e for e in report.errors)

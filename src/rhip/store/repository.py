@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, select, tuple_
@@ -76,6 +76,39 @@ class WriteResult:
     created: bool
     """True for 201 Created (new resource or update-as-create), False for 200 OK."""
     issues: list[OutcomeIssue] = field(default_factory=list)
+
+
+def check_resource(resource: dict[str, Any]) -> None:
+    """Structural validation (decision 0001); raise 400 listing every error found."""
+    issues = validate_resource(resource)
+    errors = [i for i in issues if i.severity in ("error", "fatal")]
+    if errors:
+        raise FhirError.invalid(
+            [OutcomeIssue(i.severity, i.code, i.diagnostics, i.text_zh, i.expression) for i in errors]
+        )
+
+
+def build_version(
+    rtype: str,
+    id: str,
+    version: int,
+    resource: dict[str, Any],
+    method: str,
+    lu: int,
+    *,
+    base_url: str | None,
+    tz: tzinfo,
+) -> NewVersion:
+    """The stored form of a version: server id and meta set, JSON text, index rows (no database)."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = format_instant(lu)
+    body: dict[str, Any] = {"resourceType": rtype, "id": id, "meta": meta}
+    for key, value in resource.items():
+        if key not in body:
+            body[key] = value
+    rows = index_rows(body, base_url=base_url, tz=tz)
+    return NewVersion(rtype, id, version, lu, method, fjson.dumps(body).decode(), rows)
 
 
 class Repository:
@@ -186,12 +219,7 @@ class Unit:
     # -- writes ------------------------------------------------------------------------------
     def prepare(self, resource: dict[str, Any]) -> None:
         """Validate a resource body; raise 400 with every error found."""
-        issues = validate_resource(resource)
-        errors = [i for i in issues if i.severity in ("error", "fatal")]
-        if errors:
-            raise FhirError.invalid(
-                [OutcomeIssue(i.severity, i.code, i.diagnostics, i.text_zh, i.expression) for i in errors]
-            )
+        check_resource(resource)
 
     def create(self, resource: dict[str, Any], *, id: str | None = None, method: str | None = None) -> WriteResult:
         """Store a new resource under a server-assigned id (or ``id`` for update-as-create)."""
@@ -265,15 +293,7 @@ class Unit:
         self, rtype: str, id: str, version: int, resource: dict[str, Any], method: str, after: int = 0
     ) -> NewVersion:
         lu = self.repo.now_ms(after)
-        meta = dict(resource.get("meta") or {})
-        meta["versionId"] = str(version)
-        meta["lastUpdated"] = format_instant(lu)
-        body: dict[str, Any] = {"resourceType": rtype, "id": id, "meta": meta}
-        for key, value in resource.items():
-            if key not in body:
-                body[key] = value
-        rows = index_rows(body, base_url=self.base_url, tz=self.repo.tz)
-        return NewVersion(rtype, id, version, lu, method, fjson.dumps(body).decode(), rows)
+        return build_version(rtype, id, version, resource, method, lu, base_url=self.base_url, tz=self.repo.tz)
 
     def _stored(self, v: NewVersion) -> Stored:
         return Stored(v.rtype, v.id, v.version, v.lu, v.content, v.method, v.rid or 0)

@@ -138,8 +138,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return int(synth.run(args))
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Create a demo region under --data-dir, load it, create demo users, then serve."""
+def prepare_demo(args: argparse.Namespace) -> dict[str, int]:
+    """Generate and load the demo region and users once (a marker file makes later runs reuse it)."""
     from rhip.security.accounts import create_user
     from rhip.security.context import RequestContext
     from rhip.store.bulk import files_of, load, ndjson_lines
@@ -151,31 +151,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = _engine(settings)
     marker = data_dir / "demo-loaded.json"
-    if not marker.exists():
-        region = data_dir / "region"
-        t0 = time.perf_counter()
-        try:
+    try:
+        if not marker.exists():
+            region = data_dir / "region"
+            t0 = time.perf_counter()
             from rhip import synth
 
             counts = synth.generate(
                 seed=args.seed, residents=args.residents, years=args.years, out=region, formats=("fhir-ndjson",)
             )
-        except ImportError:
-            raise CliError("the synthetic region generator is not available in this build") from None
-        print(f"generated demo region ({args.residents} residents) in {time.perf_counter() - t0:.1f}s", flush=True)
-        repo = Repository(engine, settings)
-        report = load(repo, ndjson_lines(files_of(region / "fhir")), RequestContext.system("demo load"))
-        marker.write_text(json.dumps({"counts": counts, "loaded": report.loaded, "rejected": report.rejected}))
-        print(
-            f"loaded {report.loaded} resources ({report.rejected} rejected) in {time.perf_counter() - t0:.1f}s",
-            flush=True,
-        )
-        for u, p, role, org, region_code in DEMO_USERS:
-            create_user(engine, username=u, password=p, role=role, organization=org, region=region_code)
+            print(f"generated demo region ({args.residents} residents) in {time.perf_counter() - t0:.1f}s", flush=True)
+            report = load(
+                Repository(engine, settings),
+                ndjson_lines(files_of(region / "fhir")),
+                RequestContext.system("demo load"),
+            )
+            if report.rejected:
+                raise CliError(f"{report.rejected} demo resources were rejected, first: {report.errors[0]}")
+            for u, p, role, org, region_code in DEMO_USERS:
+                create_user(engine, username=u, password=p, role=role, organization=org, region=region_code)
+            marker.write_text(json.dumps({"counts": counts, "loaded": report.loaded}))
+            print(f"loaded {report.loaded} resources in {time.perf_counter() - t0:.1f}s", flush=True)
+    finally:
+        engine.dispose()
+    loaded: dict[str, int] = json.loads(marker.read_text())
+    return loaded
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Create a demo region under --data-dir, load it, create demo users, then serve."""
+    prepare_demo(args)
     print("Demo users (POST /auth/token, grant_type=password):")
     for u, p, role, _, _ in DEMO_USERS:
         print(f"  {u:<11} {p:<16} {role}")
-    engine.dispose()
     return cmd_serve(args)
 
 

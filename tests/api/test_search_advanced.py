@@ -612,3 +612,17 @@ def test_count_is_capped(api: Any, settings: Any) -> None:
     assert len(seen) == len(set(seen)) == 12
     settings.default_count = 4
     assert len(ids(get(api, "/Patient"))) == 4
+
+
+def test_count_above_the_cap_is_reported_as_applied(api: Any, settings: Any) -> None:
+    for i in range(3):
+        assert (
+            api.post("/Patient", json={"resourceType": "Patient", "gender": "male", "birthDate": f"200{i}"}).status_code
+            == 201
+        )
+    settings.max_count = 2
+    bundle = api.get("/Patient?_count=500").json()
+    assert len(bundle["entry"]) == 2
+    links = {link["relation"]: link["url"] for link in bundle["link"]}
+    assert "_count=2" in links["self"]
+    assert "_count=2" in links["next"]

@@ -158,7 +158,9 @@ def parse_query(
             continue
         if name in RESULT_PARAMS:
             _result_param(q, name, value, max_count)
-            if name not in ("_cursor", "_format", "_pretty"):
+            if name == "_count":
+                q.echo.append((name, str(q.count)))  # the page size applied, after the cap
+            elif name not in ("_cursor", "_format", "_pretty"):
                 q.echo.append((name, value))
             continue
         crit = _criterion(rtype, types, name, value, q, strict)

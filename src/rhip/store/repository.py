@@ -131,23 +131,31 @@ class Repository:
 
     @contextmanager
     def unit(self, ctx: RequestContext, *, write: bool = True) -> Iterator[Unit]:
-        """One database transaction: committed on normal exit, rolled back on any exception."""
+        """One database transaction: committed on normal exit, rolled back on any exception.
+
+        The connection is taken from the pool only when the unit first touches the database, so
+        requests answered without it (e.g. ``$validate-code`` on a bundled code system) cost nothing.
+        """
+        unit = Unit(self, None, ctx, write=write)
         try:
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(rhip_write=write)
-                with conn.begin():
-                    yield Unit(self, conn, ctx)
+            yield unit
+            unit.finish(commit=True)
         except IntegrityError as exc:
+            unit.finish(commit=False)
             # Two writers created the same Type/id at once: the loser gets 409, nothing is half-written.
             raise FhirError.conflict(f"concurrent write conflict: {str(exc.orig).splitlines()[0]}") from None
+        except BaseException:
+            unit.finish(commit=False)
+            raise
 
 
 class Unit:
     """Operations inside one transaction, for one request context."""
 
-    def __init__(self, repo: Repository, conn: Connection, ctx: RequestContext) -> None:
+    def __init__(self, repo: Repository, conn: Connection | None, ctx: RequestContext, *, write: bool = True) -> None:
         self.repo = repo
-        self.conn = conn
+        self._conn = conn
+        self._write_mode = write
         self.ctx = ctx
         self.pending: list[NewVersion] = []
         self.deferred = False
@@ -155,6 +163,34 @@ class Unit:
         self.base_url: str | None = repo.base_url
         """This server's FHIR base: configured, else the one the HTTP request came in on (set by the
         adapter), so absolute references to it are local when indexed and searched."""
+
+    @property
+    def conn(self) -> Connection:
+        """The unit's connection, opened (and its transaction begun) on first use."""
+        if self._conn is None:
+            conn = self.repo.engine.connect().execution_options(rhip_write=self._write_mode)
+            conn.begin()
+            self._conn = conn
+        return self._conn
+
+    def finish(self, *, commit: bool) -> None:
+        """Commit (flushing buffered writes first) or roll back, and return the connection to the pool.
+
+        If the final flush fails, the exception propagates with the connection still held, and the
+        caller's ``finish(commit=False)`` rolls it back.
+        """
+        if commit and self.pending:
+            self.flush()
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if commit:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            conn.close()
 
     # -- guard -------------------------------------------------------------------------------
     def authorize(self, access: Access, rtype: str) -> None:

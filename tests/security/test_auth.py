@@ -70,3 +70,8 @@ def test_password_grant_token_reads_fhir(api: Any, repo: Any) -> None:
     assert r.status_code == 200
     assert r.json()["resourceType"] == "Bundle"
     assert api.client.get("/.well-known/smart-configuration").json()["token_endpoint"].endswith("/auth/token")
+
+
+def test_serve_refuses_options_it_cannot_honour(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--db", "sqlite:///:memory:", "--mllp-port", "2575"]) == 1
+    assert "MLLP" in capsys.readouterr().err

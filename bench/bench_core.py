@@ -63,12 +63,13 @@ def log(msg: str) -> None:
     print(f"[{time.perf_counter() - T_START:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def cpu_seconds() -> float:
-    """User + system CPU time of this process (the loader runs in-process)."""
+def cpu_seconds() -> tuple[float, float]:
+    """User + system CPU seconds of this process and of its finished children (the loader's workers)."""
     import resource
 
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def loadavg() -> list[float]:
@@ -234,12 +235,12 @@ def scale_section(
     log(f"[{engine}]   bulk import (rhip.store.bulk.load, chunk 2000) into {db.name}")
     snapshots: list[dict[str, Any]] = []
     lines = _progress_lines(ndjson_lines(files_of(nd)), manifest.resources, engine, snapshots)
-    cpu0 = cpu_seconds()
+    (main0, kids0) = cpu_seconds()
     t0 = time.perf_counter()
     with ActivitySampler(db) as sampler:
-        report = load(repo, lines, RequestContext.system("bench import"))
+        report = load(repo, lines, RequestContext.system("bench import"), workers=args.import_workers)
     secs = time.perf_counter() - t0
-    cpu = cpu_seconds() - cpu0
+    (main1, kids1) = cpu_seconds()
     rate = (report.loaded + report.updated) / secs
     log(
         f"[{engine}]   imported {report.loaded:,} (+{report.updated} updated, {report.rejected} rejected) "
@@ -266,9 +267,10 @@ def scale_section(
             "by_type": manifest.by_type,
         },
         "import": {
-            "method": "rhip.store.bulk.load (as `rhip import`): chunks of 2000, validation + index rows in "
-            "Python, COPY (PostgreSQL) / executemany (SQLite), one transaction per chunk; "
-            "single process; reading the NDJSON files included",
+            "method": "rhip.store.bulk.load (what `rhip import` runs): chunks of 2000 lines parsed, validated and "
+            "indexed in worker processes while the main process writes chunks in order, one transaction "
+            "each (COPY on PostgreSQL, executemany on SQLite); reading the NDJSON files included; "
+            "progress counts lines read (the loader reads up to 2 x workers chunks ahead)",
             "loaded": report.loaded,
             "updated": report.updated,
             "rejected": report.rejected,
@@ -276,8 +278,9 @@ def scale_section(
             "seconds": round(secs, 1),
             "resources_per_s": round(rate, 1),
             "newest_last_updated_ahead_of_clock_s": lu_ahead_s,
-            "client_cpu_seconds": round(cpu, 1),
-            "client_cpu_share_of_wall": round(cpu / secs, 3),
+            "workers": args.import_workers if args.import_workers is not None else f"default ({os.cpu_count()})",
+            "cpu_seconds_main_process": round(main1 - main0, 1),
+            "cpu_seconds_worker_processes": round(kids1 - kids0, 1),
             "postgres_activity": sampler.summary() if engine == "postgresql" else None,
             "progress": snapshots,
         },
@@ -295,35 +298,6 @@ def scale_section(
         server.stop()
     out["queries"]["everything_template"] = everything_template
     out["queries"]["everything_template_resources"] = manifest.templates[everything_template]
-    if engine == "postgresql" and args.what_if:
-        log(
-            f"[{engine}]   what-if (not the product configuration): same queries, server engine with "
-            "plan_cache_mode=force_custom_plan"
-        )
-        server = bhttp.Server(
-            db.url,
-            workdir / f"server-{engine}-whatif",
-            workdir / f"server-{engine}-whatif.log",
-            ["--pg-plan-cache-mode", "force_custom_plan"],
-        )
-        try:
-            wi = bhttp.run_queries(
-                server,
-                manifest.patients,
-                everything_template,
-                args.queries,
-                args.warmup_queries,
-                args.seed,
-                progress=log,
-            )
-        finally:
-            server.stop()
-        wi["note"] = (
-            "informational, no target: the product's engine plus connect option "
-            "'-c plan_cache_mode=force_custom_plan' (PostgreSQL then never switches psycopg's "
-            "auto-prepared statements to a generic plan); identical patients per query kind"
-        )
-        out["what_if_force_custom_plan"] = wi
     log(f"[{engine}]   transaction ingest on top of {manifest.resources:,} resources, {args.runs} runs")
     rates = ingest_on_top(db, fixtures, args.runs, workdir)
     on_top = median(rates)
@@ -393,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--resources", type=int, default=1_000_000, help="PostgreSQL scale size (default 1000000)")
     ap.add_argument("--sqlite-resources", type=int, default=100_000, help="SQLite scale size (default 100000)")
+    ap.add_argument(
+        "--import-workers",
+        type=int,
+        default=None,
+        help="worker processes of the bulk loader (default: the loader's own default, the CPU count)",
+    )
     ap.add_argument("--runs", type=int, default=3, help="runs of each ingest figure; the median is reported")
     ap.add_argument("--queries", type=int, default=300, help="measured queries per kind (>= 200 for the issue)")
     ap.add_argument("--warmup-queries", type=int, default=20)
@@ -418,12 +398,6 @@ def main(argv: list[str] | None = None) -> int:
         help="also cProfile one extra ingest run and a 20k-resource import (written to bench/results)",
     )
     ap.add_argument("--results", type=Path, default=HERE / "results")
-    ap.add_argument(
-        "--no-what-if",
-        dest="what_if",
-        action="store_false",
-        help="skip the informational PostgreSQL query pass with plan_cache_mode=force_custom_plan",
-    )
     args = ap.parse_args(argv)
 
     engines = list(ENGINES) if args.engine == "all" else [args.engine]
@@ -476,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": args.runs,
             "pg_resources": args.resources if "postgresql" in engines else None,
             "sqlite_resources": args.sqlite_resources if "sqlite" in engines else None,
+            "import_workers": args.import_workers,
             "queries_per_kind": args.queries,
             "warmup_queries": args.warmup_queries,
             "seed": args.seed,

@@ -42,7 +42,7 @@ def proc_status(pid: int) -> dict[str, int]:
 class Server:
     """The FHIR API served as ``rhip serve`` does (see ``serve.py``), in a subprocess."""
 
-    def __init__(self, db_url: str, data_dir: Path, log_path: Path, extra: list[str] | None = None) -> None:
+    def __init__(self, db_url: str, data_dir: Path, log_path: Path) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +60,6 @@ class Server:
                 str(self.port),
                 "--data-dir",
                 str(data_dir),
-                *(extra or []),
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -153,7 +152,6 @@ def run_queries(
     warmup: int,
     seed: int,
     progress: Any = None,
-    only: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {server.token()}", "Accept": "application/fhir+json"}
     everyone = patients
@@ -162,10 +160,8 @@ def run_queries(
     peak_rss = 0
     with httpx.Client(base_url=server.base, headers=headers, timeout=120) as client:
         for name in QUERIES:
-            if only and name not in only:
-                continue
             pool = big if name == "patient_everything" else everyone
-            rng = random.Random(f"{seed}-{name}")  # the same patients in every pass
+            rng = random.Random(f"{seed}-{name}")  # the same patients for a given seed
             chosen = [rng.choice(pool) for _ in range(n + warmup)]
             urls = query_set(name, chosen, everything_template)
             lat: list[float] = []

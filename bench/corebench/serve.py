@@ -23,32 +23,12 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--data-dir", type=Path, required=True)
-    ap.add_argument(
-        "--pg-plan-cache-mode",
-        default=None,
-        help="what-if only (not the product configuration): PostgreSQL plan_cache_mode per connection",
-    )
     args = ap.parse_args()
     settings = Settings(db=args.db, host=args.host, port=args.port, data_dir=args.data_dir)
     engine = make_engine(settings.database_url())
     migrate(engine)
     engine.dispose()
-    if args.pg_plan_cache_mode:
-        from sqlalchemy import create_engine
-
-        from rhip.store import dialect
-        from rhip.store.repository import Repository
-
-        url = settings.database_url()
-        engine = create_engine(
-            url,
-            **dialect.engine_options(url),
-            connect_args={"options": f"-c plan_cache_mode={args.pg_plan_cache_mode}"},
-        )
-        dialect.configure(engine)
-        app = create_app(settings, Repository(engine, settings))
-    else:
-        app = create_app(settings)
+    app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 

@@ -59,7 +59,7 @@ def flush(conn: Connection, versions: list[NewVersion]) -> None:
     existing = [v for v in versions if v.rid is not None]
     for v, rid in zip(fresh, dialect.allocate_rids(conn, len(fresh)), strict=True):
         v.rid = rid
-    dialect.insert_many(
+    dialect.write_rows(
         conn,
         "resources",
         ("rid", "rtype", "id", "version", "lu", "deleted", "imask"),
@@ -72,7 +72,7 @@ def flush(conn: Connection, versions: list[NewVersion]) -> None:
             [(v.version, v.lu, v.deleted, v.imask, v.rid) for v in existing],
         )
         _delete_index_rows(conn, existing)
-    dialect.insert_many(
+    dialect.write_rows(
         conn,
         "resource_versions",
         ("rid", "version", "rtype", "id", "lu", "method", "content"),
@@ -80,7 +80,7 @@ def flush(conn: Connection, versions: list[NewVersion]) -> None:
     )
     for kind in INDEX_ORDER:
         rows = [(v.rid, v.rtype, *row) for v in versions for row in v.rows.get(kind, ())]
-        dialect.insert_many(conn, f"idx_{kind}", _INDEX_COLUMNS[kind], rows)
+        dialect.write_rows(conn, f"idx_{kind}", _INDEX_COLUMNS[kind], rows)
 
 
 def _delete_index_rows(conn: Connection, versions: list[NewVersion]) -> None:

@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rhip.canonical import CANONICAL
 from rhip.identity import documents, ric
 from rhip.identity.health_card import is_plausible_card_number
 
-CANONICAL = "http://rhip.cn/fhir"
 MRN_PREFIX = f"{CANONICAL}/sid/mrn/"  # rhip's own per-organisation patient-number systems (rhip.synth)
 
 Kind = Literal["person", "encounter", "organization", "practitioner", "document", "order", "location"]

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
+from rhip.identity import check_digit, upgrade15
+
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {c: i for i, c in enumerate(_USCC_ALPHABET)}
@@ -23,11 +23,8 @@ _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
 def id_check_char(body17: str) -> str:
-    """ISO 7064 MOD 11-2 check character of the first 17 digits of an ID number."""
-    total = 0
-    for ch, w in zip(body17, _ID_WEIGHTS, strict=False):
-        total += (ord(ch) - 48) * w
-    return _ID_CHECK[total % 11]
+    """ISO 7064 MOD 11-2 check character of the first 17 digits of an ID number (GB 11643)."""
+    return check_digit(body17)
 
 
 def make_id_number(division: str, birth: date, seq: int) -> str:
@@ -64,8 +61,7 @@ def to_legacy15(number: str) -> str:
 
 def from_legacy15(number: str) -> str:
     """18-character number from a 15-digit one (insert "19", append the check)."""
-    body = number[:6] + "19" + number[6:15]
-    return body + id_check_char(body)
+    return upgrade15(number)
 
 
 def org_code_check(body8: str) -> str:

@@ -10,7 +10,7 @@ under :data:`CANONICAL`, a placeholder until the project chooses its canonical b
 
 from __future__ import annotations
 
-CANONICAL = "http://rhip.cn/fhir"
+from rhip.canonical import CANONICAL as CANONICAL
 
 # Identifier systems (standards.md §3.5)
 SID_HEALTH_RECORD = "urn:oid:2.16.156.10011.1.2"  # 城乡居民健康档案编号 (N17)

@@ -8,7 +8,7 @@ resources stored in the repository. Operations (FHIR R4 terminology-service.html
 
 from __future__ import annotations
 
-from rhip.terminology.bundled import CANONICAL
+from rhip.canonical import CANONICAL
 from rhip.terminology.divisions import URL as DIVISIONS
 from rhip.terminology.expansion import expand, preload
 from rhip.terminology.icd10 import URL as ICD10

@@ -21,7 +21,7 @@ from rhip.terminology.codesystem import EN, ZH, CodeSystem, Concept, PropValue
 from rhip.terminology.dates import Period, first_day, last_day
 
 DATA = Path(__file__).resolve().parent / "data"
-CANONICAL = "http://rhip.cn/fhir"
+
 """rhip's canonical base for its own definitions (decision 0008); owned here for every package."""
 IMPLICIT_VS = "?fhir_vs"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -1,0 +1,3 @@
+"""The canonical base for rhip's own definitions and identifier systems (decision 0008)."""
+
+CANONICAL = "http://rhip.cn/fhir"

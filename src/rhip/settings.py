@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     utc_offset_hours: float = 8.0
     """Offset applied to dates and times written without one (China Standard Time, decision 0004)."""
     everything_max: int = 10_000
+    validation_default: Literal["reject", "warn", "off"] = "warn"
+    """China-profile strictness for sources without their own setting (``rhip source set``; decision 0012)."""
 
     token_ttl_seconds: int = 3600
     jwt_secret: str = Field(default="", repr=False)

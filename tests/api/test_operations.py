@@ -167,12 +167,18 @@ def test_everything_errors(api: Any) -> None:
 
 
 def test_validate(api: Any) -> None:
-    good = {"resourceType": "Patient", "name": [{"family": "张"}], "gender": "male", "birthDate": "1980-01-02"}
+    ric = {"system": "urn:oid:2.16.156.10011.1.3", "value": "330523194504251214"}
+    good = {"resourceType": "Patient", "identifier": [ric], "name": [{"family": "张"}], "gender": "male"}
+    good["birthDate"] = "1945-04-25"
     r = api.post("/Patient/$validate", json=good)
     assert r.status_code == 200
     oo = r.json()
     assert oo["resourceType"] == "OperationOutcome"
     assert not [i for i in oo["issue"] if i["severity"] in ("error", "fatal")]
+    # Structurally valid but without a person identifier: the China profile's error is reported.
+    r = api.post("/Patient/$validate", json={k: v for k, v in good.items() if k != "identifier"})
+    profile_errors = [i for i in r.json()["issue"] if i["severity"] == "error"]
+    assert [i["expression"] for i in profile_errors] == [["Patient.identifier"]]
     bad = {"resourceType": "Patient", "gender": "mannish", "birthDate": "1980-13-45", "foo": 1}
     r = api.post("/Patient/$validate", json=bad)
     assert r.status_code == 200

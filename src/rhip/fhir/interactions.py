@@ -6,11 +6,12 @@ FhirRequest; conditional variants resolve their search through the same reposito
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jsonpatch
 
-from rhip.fhir.errors import FhirError
+from rhip.fhir.errors import FhirError, OutcomeIssue
 from rhip.fhir.rest import FhirRequest, FhirResponse, parse_body
 from rhip.fhir.search.parse import SearchQuery, parse_query
 from rhip.fhir.searchset import history_bundle, search_bundle
@@ -35,20 +36,17 @@ def version_headers(req: FhirRequest, s: Stored) -> dict[str, str]:
     }
 
 
-def _representation(req: FhirRequest, s: Stored, status: int, info: str) -> FhirResponse:
+def _representation(
+    req: FhirRequest, s: Stored, status: int, info: str, issues: Sequence[OutcomeIssue] = ()
+) -> FhirResponse:
     headers = version_headers(req, s)
     pref = req.prefer("return")
     if pref == "minimal":
         return FhirResponse(status, None, headers)
     if pref == "OperationOutcome":
-        return FhirResponse(
-            status,
-            {
-                "resourceType": "OperationOutcome",
-                "issue": [{"severity": "information", "code": "informational", "diagnostics": info}],
-            },
-            headers,
-        )
+        done = {"severity": "information", "code": "informational", "diagnostics": info}
+        body = {"resourceType": "OperationOutcome", "issue": [done, *(i.to_json() for i in issues)]}
+        return FhirResponse(status, body, headers)
     return FhirResponse(status, s.content, headers)
 
 
@@ -117,7 +115,7 @@ def create(unit: Unit, req: FhirRequest, rtype: str) -> FhirResponse:
             return _representation(req, found[0], 200, "resource already exists; nothing created")
     body.pop("id", None)  # create ignores a client id (FHIR R4 §3.1.0.8)
     res = unit.create(body)
-    return _representation(req, res.stored, 201, "created")
+    return _representation(req, res.stored, 201, "created", res.issues)
 
 
 def update(unit: Unit, req: FhirRequest, rtype: str, id: str) -> FhirResponse:
@@ -127,7 +125,8 @@ def update(unit: Unit, req: FhirRequest, rtype: str, id: str) -> FhirResponse:
 
 
 def _written(req: FhirRequest, res: WriteResult) -> FhirResponse:
-    return _representation(req, res.stored, 201 if res.created else 200, "created" if res.created else "updated")
+    info = "created" if res.created else "updated"
+    return _representation(req, res.stored, 201 if res.created else 200, info, res.issues)
 
 
 def conditional_update(unit: Unit, req: FhirRequest, rtype: str) -> FhirResponse:

@@ -22,6 +22,16 @@ class RequestContext:
     scopes: frozenset[str] = field(default_factory=frozenset)
     request_id: str | None = None
 
+    @property
+    def source(self) -> str:
+        """The data source a write comes from: the OAuth client id of a feed, else ``kind:subject``
+        (``system:<purpose>`` for in-process jobs), used for per-source validation settings."""
+        if self.kind == "client":
+            return self.subject
+        if self.kind == "system":
+            return f"system:{self.purpose or self.subject}"
+        return f"{self.kind}:{self.subject}"
+
     @classmethod
     def system(cls, purpose: str = "internal") -> RequestContext:
         """Context for trusted in-process jobs (loaders, migrations, the demo seeder)."""

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, select, tuple_
@@ -25,6 +25,8 @@ from rhip.fhir.errors import FhirError, OutcomeIssue
 from rhip.fhir.model import is_resource_type, resource_types
 from rhip.fhir.search.parse import SearchQuery
 from rhip.fhir.validation import validate_resource
+from rhip.profiles import ProfileIssue
+from rhip.profiles import validate as profile_findings
 from rhip.security.context import RequestContext
 from rhip.security.policy import Access, Policy, ScopePolicy
 from rhip.settings import Settings
@@ -33,6 +35,7 @@ from rhip.store.index import index_rows
 from rhip.store.schema import resource_versions, resources
 from rhip.store.search.execute import SearchResult, decode_cursor, encode_cursor, run_search
 from rhip.store.search.terms import Env
+from rhip.store.sources import SourceSettings
 from rhip.store.write import NewVersion, flush
 
 __all__ = ["Repository", "Stored", "Unit", "format_instant"]
@@ -76,6 +79,16 @@ class WriteResult:
     created: bool
     """True for 201 Created (new resource or update-as-create), False for 200 OK."""
     issues: list[OutcomeIssue] = field(default_factory=list)
+    """China-profile findings accepted with the write (severity lowered to warning: it succeeded)."""
+
+
+def outcome_issues(findings: list[ProfileIssue], *, accepted: bool) -> list[OutcomeIssue]:
+    """OperationOutcome issues for profile findings; on an accepted write errors read as warnings."""
+    out = []
+    for f in findings:
+        severity = "warning" if accepted and f.severity == "error" else f.severity
+        out.append(OutcomeIssue(severity, f.code, f"{f.diagnostics} [{f.profile}]", f.text_zh, f.expression))
+    return out
 
 
 def check_resource(resource: dict[str, Any]) -> None:
@@ -120,6 +133,21 @@ class Repository:
         self.policy: Policy = policy or ScopePolicy()
         self.tz = settings.tz()
         self.base_url = settings.base_url.rstrip("/") or None
+        self.sources = SourceSettings(engine, settings.validation_default)
+
+    def today(self) -> date:
+        """Today's date where the platform runs (profile checks of absurd dates)."""
+        return datetime.now(self.tz).date()
+
+    def check_profile(self, resource: dict[str, Any], ctx: RequestContext) -> list[ProfileIssue]:
+        """China-profile findings to keep with a write; 422 when the source rejects on errors."""
+        mode = self.sources.strictness(ctx.source)
+        if mode == "off":
+            return []
+        findings = profile_findings(resource, self.today())
+        if mode == "reject" and any(f.severity == "error" for f in findings):
+            raise FhirError.invalid(outcome_issues(findings, accepted=False), status=422)
+        return findings
 
     def now_ms(self, after: int = 0) -> int:
         """The clock in milliseconds, later than ``after`` (the previous version's time).
@@ -253,21 +281,30 @@ class Unit:
         return stored
 
     # -- writes ------------------------------------------------------------------------------
-    def prepare(self, resource: dict[str, Any]) -> None:
-        """Validate a resource body; raise 400 with every error found."""
+    def prepare(self, resource: dict[str, Any]) -> list[ProfileIssue]:
+        """Validate a resource body: 400 for structural errors, 422 for profile errors from a source set
+        to reject; otherwise the profile findings to keep with the write."""
         check_resource(resource)
+        return self.repo.check_profile(resource, self.ctx)
 
-    def create(self, resource: dict[str, Any], *, id: str | None = None, method: str | None = None) -> WriteResult:
+    def create(
+        self,
+        resource: dict[str, Any],
+        *,
+        id: str | None = None,
+        method: str | None = None,
+        checked: list[ProfileIssue] | None = None,
+    ) -> WriteResult:
         """Store a new resource under a server-assigned id (or ``id`` for update-as-create)."""
         rtype = resource.get("resourceType")
         if not isinstance(rtype, str):
             raise FhirError.bad_request("resourceType is missing", "缺少 resourceType", "resourceType")
         self.authorize(Access.WRITE, rtype)
-        self.prepare(resource)
+        findings = self.prepare(resource) if checked is None else checked
         new_id = id or str(uuid.uuid4())
         version = self._new_version(rtype, new_id, 1, resource, method or ("POST" if id is None else "PUT"))
-        self._write(version)
-        return WriteResult(self._stored(version), created=True)
+        self._write(version, findings)
+        return WriteResult(self._stored(version), True, outcome_issues(findings, accepted=True))
 
     def update(self, rtype: str, id: str, resource: dict[str, Any], *, if_match: str | None = None) -> WriteResult:
         """Replace the current version (update-as-create when it does not exist, FHIR R4 §3.1.0.4)."""
@@ -284,16 +321,16 @@ class Unit:
                 "资源 id 与请求地址中的 id 不一致",
                 f"{rtype}.id",
             )
-        self.prepare(resource)
+        findings = self.prepare(resource)
         current = self._current(rtype, id, lock=True)
         self._check_if_match(if_match, current, f"{rtype}/{id}")
         if current is None:
-            return self.create(resource, id=id)
+            return self.create(resource, id=id, checked=findings)
         version = self._new_version(rtype, id, current.version + 1, resource, "PUT", after=current.lu)
         version.rid = current.rid
         version.old_imask = current.imask
-        self._write(version)
-        return WriteResult(self._stored(version), created=bool(current.deleted))
+        self._write(version, findings)
+        return WriteResult(self._stored(version), bool(current.deleted), outcome_issues(findings, accepted=True))
 
     def delete(self, rtype: str, id: str, *, if_match: str | None = None) -> Stored | None:
         """Soft delete: a new version with no content; reads then answer 410. None if never existed."""
@@ -334,7 +371,10 @@ class Unit:
     def _stored(self, v: NewVersion) -> Stored:
         return Stored(v.rtype, v.id, v.version, v.lu, v.content, v.method, v.rid or 0)
 
-    def _write(self, version: NewVersion) -> None:
+    def _write(self, version: NewVersion, findings: list[ProfileIssue] | None = None) -> None:
+        if findings:
+            version.findings = findings
+            version.source = self.ctx.source
         self.pending.append(version)
         if not self.deferred:
             self.flush()

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from rhip.profiles import ProfileIssue
 from rhip.store import dialect
 from rhip.store.schema import INDEX_TABLES
 
@@ -21,6 +22,19 @@ INDEX_ORDER: tuple[str, ...] = tuple(INDEX_TABLES)
 _INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
     kind: tuple(c.name for c in table.columns) for kind, table in INDEX_TABLES.items()
 }
+_FINDING_COLUMNS = (
+    "rid",
+    "version",
+    "rtype",
+    "source",
+    "lu",
+    "profile",
+    "severity",
+    "code",
+    "rule",
+    "expression",
+    "diagnostics",
+)
 
 
 @dataclass(slots=True)
@@ -37,6 +51,9 @@ class NewVersion:
     rid: int | None = None
     """Known for existing resources; assigned at flush for new ones."""
     old_imask: int = 0
+    findings: list[ProfileIssue] = field(default_factory=list)
+    """China-profile findings accepted with the write (kept for data-quality measurement)."""
+    source: str = ""
 
     @property
     def deleted(self) -> bool:
@@ -81,6 +98,12 @@ def flush(conn: Connection, versions: list[NewVersion]) -> None:
     for kind in INDEX_ORDER:
         rows = [(v.rid, v.rtype, *row) for v in versions for row in v.rows.get(kind, ())]
         dialect.write_rows(conn, f"idx_{kind}", _INDEX_COLUMNS[kind], rows)
+    findings = [
+        (v.rid, v.version, v.rtype, v.source, v.lu, f.profile, f.severity, f.code, f.key, f.expression, f.diagnostics)
+        for v in versions
+        for f in v.findings
+    ]
+    dialect.write_rows(conn, "validation_issues", _FINDING_COLUMNS, findings)
 
 
 def _delete_index_rows(conn: Connection, versions: list[NewVersion]) -> None:

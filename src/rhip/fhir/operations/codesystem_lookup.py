@@ -8,14 +8,15 @@ Logic lives in ``rhip.terminology``; unknown system or code → 404, missing ``c
 
 from __future__ import annotations
 
-from rhip import terminology
 from rhip.fhir.operations.registry import Operation
 from rhip.fhir.rest import FhirRequest, FhirResponse
 from rhip.store.repository import Unit
+from rhip.terminology.lookup import lookup
+from rhip.terminology.params import read as read_params
 
 
 def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
-    return FhirResponse(200, terminology.lookup(unit, terminology.read_params(req), id))
+    return FhirResponse(200, lookup(unit, read_params(req), id))
 
 
 DEFINITION = Operation(

@@ -7,14 +7,15 @@ codes, GB/T 2260, stored hierarchies). Unknown code → 404.
 
 from __future__ import annotations
 
-from rhip import terminology
 from rhip.fhir.operations.registry import Operation
 from rhip.fhir.rest import FhirRequest, FhirResponse
 from rhip.store.repository import Unit
+from rhip.terminology.lookup import subsumes
+from rhip.terminology.params import read as read_params
 
 
 def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
-    return FhirResponse(200, terminology.subsumes(unit, terminology.read_params(req), id))
+    return FhirResponse(200, subsumes(unit, read_params(req), id))
 
 
 DEFINITION = Operation(

@@ -7,14 +7,15 @@ Out: ``result``, ``message`` (Chinese and English), ``display``. Type and instan
 
 from __future__ import annotations
 
-from rhip import terminology
 from rhip.fhir.operations.registry import Operation
 from rhip.fhir.rest import FhirRequest, FhirResponse
 from rhip.store.repository import Unit
+from rhip.terminology.params import read as read_params
+from rhip.terminology.validation import validate_in_code_system
 
 
 def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
-    return FhirResponse(200, terminology.validate_in_code_system(unit, terminology.read_params(req), id))
+    return FhirResponse(200, validate_in_code_system(unit, read_params(req), id))
 
 
 DEFINITION = Operation(

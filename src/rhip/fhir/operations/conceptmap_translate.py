@@ -8,14 +8,15 @@ In: ``system`` + ``code`` (or ``coding``/``codeableConcept``); the map by instan
 
 from __future__ import annotations
 
-from rhip import terminology
 from rhip.fhir.operations.registry import Operation
 from rhip.fhir.rest import FhirRequest, FhirResponse
 from rhip.store.repository import Unit
+from rhip.terminology.params import read as read_params
+from rhip.terminology.translation import translate
 
 
 def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
-    return FhirResponse(200, terminology.translate(unit, terminology.read_params(req), id))
+    return FhirResponse(200, translate(unit, read_params(req), id))
 
 
 DEFINITION = Operation(

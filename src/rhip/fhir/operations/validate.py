@@ -1,4 +1,8 @@
-"""``$validate`` (FHIR R4 resource-operation-validate): check a resource without storing it."""
+"""``$validate`` (FHIR R4 resource-operation-validate): check a resource without storing it.
+
+Reports structural issues and the China profile's findings at their own severity (as a source set to
+``reject`` would see them), whatever the caller's strictness.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from rhip.fhir.errors import FhirError, OutcomeIssue, outcome
 from rhip.fhir.operations.registry import Operation
 from rhip.fhir.rest import FhirRequest, FhirResponse, parse_body
 from rhip.fhir.validation import validate_resource
+from rhip.profiles import validate as profile_findings
 from rhip.security.policy import Access
-from rhip.store.repository import Unit
+from rhip.store.repository import Unit, outcome_issues
 
 
 def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
@@ -25,6 +30,8 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
         raise FhirError.bad_request("resourceType does not match the URL", "资源类型与请求地址不一致", "resourceType")
     unit.authorize(Access.READ, str(body.get("resourceType") or rtype or "Resource"))
     issues = [OutcomeIssue(i.severity, i.code, i.diagnostics, i.text_zh, i.expression) for i in validate_resource(body)]
+    if not any(i.severity in ("error", "fatal") for i in issues):
+        issues += outcome_issues(profile_findings(body, unit.repo.today()), accepted=False)
     return FhirResponse(200, outcome(issues))
 
 
@@ -33,6 +40,6 @@ DEFINITION = Operation(
     types=("*",),
     levels=("type", "instance"),
     methods=("POST",),
-    description="Validate a resource against the R4 structure definitions without storing it.",
+    description="Validate a resource against the R4 structure definitions and the China profiles without storing it.",
     handle=handle,
 )

@@ -8,14 +8,15 @@ In: ``url`` (+ ``valueSetVersion``) or ``valueSet`` or the instance; ``filter``,
 
 from __future__ import annotations
 
-from rhip import terminology
 from rhip.fhir.operations.registry import Operation
 from rhip.fhir.rest import FhirRequest, FhirResponse
 from rhip.store.repository import Unit
+from rhip.terminology.expansion import expand
+from rhip.terminology.params import read as read_params
 
 
 def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
-    return FhirResponse(200, terminology.expand(unit, terminology.read_params(req), id))
+    return FhirResponse(200, expand(unit, read_params(req), id))
 
 
 DEFINITION = Operation(

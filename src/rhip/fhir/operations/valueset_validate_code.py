@@ -7,14 +7,15 @@ In: ``url`` (+ ``valueSetVersion``) or ``valueSet`` (inline) or the instance; ``
 
 from __future__ import annotations
 
-from rhip import terminology
 from rhip.fhir.operations.registry import Operation
 from rhip.fhir.rest import FhirRequest, FhirResponse
 from rhip.store.repository import Unit
+from rhip.terminology.params import read as read_params
+from rhip.terminology.validation import validate_in_value_set
 
 
 def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
-    return FhirResponse(200, terminology.validate_in_value_set(unit, terminology.read_params(req), id))
+    return FhirResponse(200, validate_in_value_set(unit, read_params(req), id))
 
 
 DEFINITION = Operation(

@@ -132,6 +132,34 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_source_set(args: argparse.Namespace) -> int:
+    from rhip.store.sources import set_source
+
+    engine = _engine(_settings(args))
+    try:
+        set_source(engine, args.source, args.strictness, args.name)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        engine.dispose()
+    print(json.dumps({"source": args.source, "strictness": args.strictness}))
+    return 0
+
+
+def cmd_source_list(args: argparse.Namespace) -> int:
+    from rhip.store.sources import list_sources
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    try:
+        rows = list_sources(engine)
+    finally:
+        engine.dispose()
+    out = {"default": settings.validation_default, "sources": [{"source": s, "strictness": v} for s, v in rows]}
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     try:
         from rhip import synth
@@ -254,6 +282,18 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--org")
     u.add_argument("--region")
     u.set_defaults(func=cmd_user_create)
+
+    p = sub.add_parser("source", help="data sources: China-profile strictness per feed (decision 0012)")
+    ssub = p.add_subparsers(dest="action", required=True)
+    s = ssub.add_parser("set", help="set a source's strictness: reject (422), warn (keep findings) or off")
+    _db_flag(s)
+    s.add_argument("source", help="OAuth client id of the feed (user:<name> / system:<job> for others)")
+    s.add_argument("strictness", choices=("reject", "warn", "off"))
+    s.add_argument("--name", help="human-readable name of the feed")
+    s.set_defaults(func=cmd_source_set)
+    s = ssub.add_parser("list", help="list sources with their own strictness, and the default")
+    _db_flag(s)
+    s.set_defaults(func=cmd_source_list)
     return ap
 
 

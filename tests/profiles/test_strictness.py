@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from rhip.store.quality_tables import validation_issues
@@ -103,3 +105,18 @@ def test_validate_operation_reports_profile_findings(api: Any) -> None:
     assert r.status_code == 200
     issues = r.json()["issue"]
     assert any(i["severity"] == "error" and i["expression"] == ["Patient.identifier[0].value"] for i in issues)
+
+
+def test_cli_sets_and_lists_source_strictness(engine: Engine, capsys: Any) -> None:
+    from rhip.cli import main
+
+    url = engine.url.render_as_string(hide_password=False)
+    assert main(["source", "set", "--db", url, "c-his01", "reject", "--name", "县医院 HIS"]) == 0
+    assert main(["source", "set", "--db", url, "c-his01", "warn"]) == 0  # replaces, never duplicates
+    capsys.readouterr()
+    assert main(["source", "list", "--db", url]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sources"] == [{"source": "c-his01", "strictness": "warn"}]
+    assert out["default"] == "warn"
+    with pytest.raises(SystemExit):  # argparse rejects an unknown strictness
+        main(["source", "set", "--db", url, "c-his01", "lenient"])

@@ -360,3 +360,11 @@ def test_messages_are_bilingual() -> None:
     assert "1880" in f.diagnostics
     assert "不合理" in f.text_zh
     assert f.profile == "http://rhip.cn/fhir/StructureDefinition/cn-patient"
+
+
+def test_capability_statement_names_the_enforced_profiles() -> None:
+    from rhip.fhir.capability import capability_statement
+
+    rest = capability_statement("http://x/fhir", "http://x/auth/token")["rest"][0]["resource"]
+    declared = {r["type"]: r["supportedProfile"] for r in rest if "supportedProfile" in r}
+    assert declared == {t: [p.url] for t, p in profiles().by_type.items()}

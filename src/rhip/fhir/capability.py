@@ -8,6 +8,7 @@ from rhip import __version__
 from rhip.fhir.model import resource_types
 from rhip.fhir.operations.registry import operations
 from rhip.fhir.search.params import registry
+from rhip.profiles import profiles
 
 INTERACTIONS = [
     "read",
@@ -24,6 +25,7 @@ INTERACTIONS = [
 
 def capability_statement(base_url: str, token_url: str) -> dict[str, Any]:
     reg = registry()
+    china = profiles().by_type
     resources = []
     for rtype in sorted(resource_types()):
         params = [
@@ -67,6 +69,9 @@ def capability_statement(base_url: str, token_url: str) -> dict[str, Any]:
         }
         if ops:
             entry["operation"] = ops
+        profile = china.get(rtype)
+        if profile is not None:
+            entry["supportedProfile"] = [profile.url]  # enforced on every write (decision 0012)
         resources.append(entry)
     return {
         "resourceType": "CapabilityStatement",

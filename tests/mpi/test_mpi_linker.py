@@ -13,6 +13,7 @@ from factories import patient
 
 from rhip.identity import check_digit
 from rhip.mpi import MatchModel, compare, explain, link, patient_record, person_spec, train
+from rhip.mpi.frequencies import NO_FREQUENCIES, term_frequencies
 from rhip.mpi.model import model_from_arrays
 from rhip.mpi.spec import LinkSpec
 
@@ -82,7 +83,7 @@ def test_a_cluster_never_joins_two_valid_id_numbers(spec: LinkSpec, model: Match
         patient_record(patient("b", ric=RIC_B)),
         patient_record(patient("c", ric=None)),
     ]
-    result = link(records, spec, model)
+    result = link(records, spec, model, frequencies=NO_FREQUENCIES)
     clusters = [sorted(result.ids[i] for i in c) for c in result.clusters]
     valid = [{records[i]["ric_valid"] for i in c} - {None} for c in result.clusters]
     assert (max(len(v) for v in valid), len(clusters), result.count("review") >= 1) == (1, 2, True)
@@ -157,3 +158,36 @@ def test_trained_model_links_a_noisy_region_without_false_merges(
 
 def test_id_check_digit_helper_agrees_with_fixture() -> None:
     assert check_digit(RIC_B[:17]) == RIC_B[17]
+
+
+def test_patient_without_identifier_or_name_stays_alone(spec: LinkSpec, model: MatchModel) -> None:
+    empty = patient_record({"resourceType": "Patient", "id": "x", "birthDate": "1066-10-14"})
+    records = [empty, patient_record(patient("a")), patient_record(patient("b"))]
+    result = link(records, spec, model)
+    assert sorted(len(c) for c in result.clusters) == [1, 2]
+
+
+def test_agreeing_on_a_rare_name_weighs_more_than_on_a_common_one(spec: LinkSpec, model: MatchModel) -> None:
+    population = [patient_record(patient(f"w{i}", name="王伟")) for i in range(50)]
+    population.append(patient_record(patient("o", name="欧阳娜娜")))
+    tf = term_frequencies(population, spec.comparisons)
+    common = compare(population[0], population[1], spec, model, frequencies=tf)
+    rare = compare(population[-1], patient_record(patient("p", name="欧阳娜娜")), spec, model, frequencies=tf)
+    weight = {w.comparison: w for w in common.fields}["name"], {w.comparison: w for w in rare.fields}["name"]
+    assert weight[0].tf_adjustment < weight[1].tf_adjustment
+
+
+def test_twin_newborn_without_name_or_id_is_not_auto_linked(spec: LinkSpec, model: MatchModel) -> None:
+    twin = patient_record(patient("a", name="郭颖", birth="2025-01-19", ric=None))
+    newborn = patient_record(patient("n", name="王芳之女", birth="2025-01-19", ric=None))
+    eager = model.with_thresholds(auto_link=0.0, review=-10.0)  # the household evidence alone would pass
+    why = compare(twin, newborn, spec, eager)
+    assert (why.decision, why.rule.startswith("no-personal-evidence")) == ("review", True)
+
+
+def test_review_pairs_into_one_cluster_are_one_task(spec: LinkSpec, model: MatchModel) -> None:
+    eager = model.with_thresholds(auto_link=0.0, review=-10.0)
+    same = [patient_record(patient(x, name="郭颖", birth="2025-01-19", ric=None)) for x in ("a", "b")]
+    newborn = patient_record(patient("n", name="王芳之女", birth="2025-01-19", ric=None))
+    result = link([*same, newborn], spec, eager, frequencies=NO_FREQUENCIES)
+    assert (result.count("review"), len(result.review_tasks())) == (2, 1)

@@ -12,12 +12,14 @@ Typical use::
     result = link(records, spec, model)                        # pairs, decisions, clusters
     why = explain(result, k, model)                            # per-field levels and weights
     one = compare(records[0], records[1], spec, model)         # online: one pair, explained
+    tf = term_frequencies(records, spec.comparisons)           # name frequencies (batch default)
 """
 
 from __future__ import annotations
 
 from rhip.mpi.blocking import BlockingRule, block_on, block_on_unordered, candidate_pairs
 from rhip.mpi.comparison import Comparison, Level
+from rhip.mpi.frequencies import NO_FREQUENCIES, TermFrequencies, term_frequencies
 from rhip.mpi.linker import DECISIONS, FieldVerdict, LinkResult, PairExplanation, compare, explain, link
 from rhip.mpi.model import MatchModel
 from rhip.mpi.records import patient_record
@@ -26,6 +28,7 @@ from rhip.mpi.training import TrainingRecord, train
 
 __all__ = [
     "DECISIONS",
+    "NO_FREQUENCIES",
     "BlockingRule",
     "Comparison",
     "FieldVerdict",
@@ -34,6 +37,7 @@ __all__ = [
     "LinkSpec",
     "MatchModel",
     "PairExplanation",
+    "TermFrequencies",
     "TrainingRecord",
     "block_on",
     "block_on_unordered",
@@ -43,5 +47,6 @@ __all__ = [
     "link",
     "patient_record",
     "person_spec",
+    "term_frequencies",
     "train",
 ]

@@ -53,7 +53,10 @@ def _chars_one_edit(a: Record, b: Record) -> bool:
 
 
 def name_comparison() -> Comparison:
-    """Person names: exact / traditional-simplified / pinyin / one character or pinyin Jaro-Winkler / else."""
+    """Person names: exact / traditional-simplified / pinyin / one character or pinyin Jaro-Winkler / else.
+
+    The exact level is adjusted by the name's frequency (张伟 agrees by chance far more often than 欧阳娜娜).
+    """
     return Comparison(
         "name",
         ("name", "name_chars", "name_py", "name_alts", "family_py"),
@@ -63,6 +66,7 @@ def name_comparison() -> Comparison:
             Level("pinyin", _pinyin_equal),
             Level("similar", lambda a, b: _chars_one_edit(a, b) or _pinyin_close(a, b)),
         ),
+        tf_field="name",
     )
 
 

@@ -3,8 +3,11 @@
 A :class:`Comparison` reads one or more record fields; level 0 is always the null level (a value is
 missing on either side: no evidence, weight 0), the last level is "else". Levels are predicates over
 two records, so a level may look at several derived fields (a name compares characters, then pinyin).
-Generic builders for any data set live here (exact, Jaro-Winkler and Damerau-Levenshtein thresholds
-from rapidfuzz, dates); the Chinese person comparisons are in :mod:`rhip.mpi.comparators`.
+A comparison may carry a term-frequency field (Splink's ``term_frequency_adjustments``): an exact
+agreement on a rare value (a rare name) is stronger evidence than on a common one; see
+:mod:`rhip.mpi.frequencies`. Generic builders for any data set live here (exact, Jaro-Winkler and
+Damerau-Levenshtein thresholds from rapidfuzz, dates); the Chinese person comparisons are in
+:mod:`rhip.mpi.comparators`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Comparison:
     name: str
     fields: tuple[str, ...]
     levels: tuple[Level, ...]  # without the null and else levels
+    tf_field: str | None = None  # term-frequency adjustment of the first (exact) level on this field
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -76,19 +80,36 @@ def damerau_levenshtein(field: str, distance: int) -> Level:
     )
 
 
-def exact_match(field: str) -> Comparison:
-    """null / exact / else."""
-    return Comparison(field, (field,), (exact(field),))
+def swapped(field: str, other: str) -> Level:
+    """The two fields exchanged between the records (given name entered as surname and vice versa)."""
+
+    def test(a: Record, b: Record) -> bool:
+        x = a.get(other)
+        return x is not None and a[field] == b.get(other) and x == b[field]
+
+    return Level(f"swapped-with-{other}", test)
+
+
+def exact_match(field: str, *, tf: bool = False) -> Comparison:
+    """null / exact / else (``tf``: the exact level's weight depends on how common the value is)."""
+    return Comparison(field, (field,), (exact(field),), field if tf else None)
 
 
 def string_at_thresholds(
-    field: str, *, jaro_winkler_thresholds: Sequence[float] = (), dl_thresholds: Sequence[int] = ()
+    field: str,
+    *,
+    jaro_winkler_thresholds: Sequence[float] = (),
+    dl_thresholds: Sequence[int] = (),
+    tf: bool = False,
+    swapped_with: str | None = None,
 ) -> Comparison:
-    """null / exact / Damerau-Levenshtein ≤ k … / Jaro-Winkler ≥ t … / else (for names, codes, numbers)."""
+    """null / exact / [swapped] / Damerau-Levenshtein ≤ k … / Jaro-Winkler ≥ t … / else (names, codes, numbers)."""
     levels = [exact(field)]
+    if swapped_with:
+        levels.append(swapped(field, swapped_with))
     levels += [damerau_levenshtein(field, k) for k in dl_thresholds]
     levels += [jaro_winkler(field, t) for t in jaro_winkler_thresholds]
-    return Comparison(field, (field,), tuple(levels))
+    return Comparison(field, (field,), tuple(levels), field if tf else None)
 
 
 def date_swap(field: str) -> Level:

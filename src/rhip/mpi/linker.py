@@ -1,11 +1,15 @@
 """In-memory batch linking: records → candidate pairs → scores → decisions → clusters, with explanations.
 
 Decisions (issue 5): **auto-link** when the match weight ≥ ``model.auto_link``, **review** when ≥
-``model.review``, otherwise **no-link**. Exclusivity (``spec.exclusive_fields``, for persons the valid
-身份证号) overrides the score twice:
+``model.review``, otherwise **no-link**. Three rules can hold back an auto-link (to review):
 
-- pair rule: two records with different valid ID numbers are never auto-linked (review at most);
-- cluster rule: clusters are the connected components of auto-links, built strongest link first; a
+- exclusive pair (``spec.exclusive_fields``, for persons the valid 身份证号): two records with different
+  valid ID numbers are never auto-linked;
+- evidence rule (``spec.evidence``): an auto-link needs at least one of these comparisons at an
+  agreeing level (not null, not else). For persons: ID number, name, health card or another
+  identifier. Birth date, sex, phone and address are shared by twins (and the phone by a household),
+  so a newborn registered as 王芳之女 without an ID number goes to review, not into a twin's record;
+- exclusive cluster: clusters are the connected components of auto-links, built strongest link first; a
   link that would put two different valid ID numbers into one cluster is not applied and the pair is
   demoted to review (rule ``exclusive-cluster``).
 """
@@ -22,6 +26,7 @@ import numpy.typing as npt
 
 from rhip.mpi.blocking import BlockingStats, candidate_pairs
 from rhip.mpi.comparison import Record
+from rhip.mpi.frequencies import TermFrequencies, adjustment, term_frequencies
 from rhip.mpi.model import MatchModel
 from rhip.mpi.spec import LinkSpec
 from rhip.mpi.training import gammas
@@ -33,13 +38,14 @@ AUTO, REVIEW, NO_LINK = 0, 1, 2
 
 @dataclass(frozen=True)
 class FieldVerdict:
-    """One comparison's verdict on a pair: the level label and its weight (with m and u)."""
+    """One comparison's verdict on a pair: the level label and its weight (m, u, term-frequency part)."""
 
     comparison: str
     level: str
-    weight: float
+    weight: float  # level weight + tf_adjustment
     m: float
     u: float
+    tf_adjustment: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class LinkResult:
     left: npt.NDArray[np.int64]
     right: npt.NDArray[np.int64]
     gamma: npt.NDArray[np.int8]
+    tf_adjust: npt.NDArray[np.float64]  # pairs × comparisons, term-frequency adjustments (0 mostly)
     weight: npt.NDArray[np.float64]
     decision: npt.NDArray[np.int8]
     rules: list[str]  # per pair: the decision rule that fired
@@ -76,6 +83,23 @@ class LinkResult:
     def count(self, decision: Decision) -> int:
         """Number of pairs with this decision."""
         return int(np.sum(self.decision == DECISIONS.index(decision)))
+
+    def review_tasks(self) -> list[int]:
+        """One review-queue task per pair of distinct clusters joined by review pairs: its strongest pair.
+
+        A review pair inside one cluster (already linked through auto-links) needs no clerk, and a
+        newborn registration reviewed against three registrations of one person is one decision.
+        """
+        cluster = self.cluster_of()
+        best: dict[tuple[int, int], int] = {}
+        for k in np.nonzero(self.decision == REVIEW)[0]:
+            a, b = cluster[int(self.left[k])], cluster[int(self.right[k])]
+            if a == b:
+                continue
+            key = (a, b) if a < b else (b, a)
+            if key not in best or self.weight[k] > self.weight[best[key]]:
+                best[key] = int(k)
+        return sorted(best.values())
 
     def cluster_of(self) -> list[int]:
         """Cluster number of each record (index into :attr:`clusters`)."""
@@ -95,11 +119,22 @@ def _conflict(a: Record, b: Record, fields: Sequence[str]) -> bool:
     return any(a.get(f) is not None and b.get(f) is not None and a[f] != b[f] for f in fields)
 
 
-def decide(weight: float, a: Record, b: Record, spec: LinkSpec, model: MatchModel) -> tuple[int, str]:
-    """Decision code and rule of one scored pair (before clustering)."""
+def _has_evidence(row: Sequence[int], spec: LinkSpec) -> bool:
+    if not spec.evidence:
+        return True
+    agreeing = (c.name for k, c in enumerate(spec.comparisons) if 0 < int(row[k]) < len(c.labels) - 1)
+    return any(name in spec.evidence for name in agreeing)
+
+
+def decide(
+    weight: float, row: Sequence[int], a: Record, b: Record, spec: LinkSpec, model: MatchModel
+) -> tuple[int, str]:
+    """Decision code and rule of one scored pair (before clustering); ``row`` is its level vector."""
     if weight >= model.auto_link:
         if _conflict(a, b, spec.exclusive_fields):
             return REVIEW, "exclusive-pair: different " + "/".join(spec.exclusive_fields) + " (review at most)"
+        if not _has_evidence(row, spec):
+            return REVIEW, "no-personal-evidence: none of " + "/".join(spec.evidence) + " agrees (review at most)"
         return AUTO, f"weight {weight:.2f} >= auto-link {model.auto_link:g}"
     if weight >= model.review:
         return REVIEW, f"weight {weight:.2f} >= review {model.review:g}"
@@ -150,8 +185,12 @@ def link(
     model: MatchModel,
     *,
     allow: Callable[[int, int], bool] | None = None,
+    frequencies: TermFrequencies | None = None,
 ) -> LinkResult:
-    """Link a batch of records: blocking, scoring, decisions, exclusive-aware clusters."""
+    """Link a batch of records: blocking, scoring, decisions, exclusive-aware clusters.
+
+    Term frequencies default to those of ``records`` themselves.
+    """
     model.check(spec)
     stats = BlockingStats()
     cand = candidate_pairs(
@@ -159,11 +198,13 @@ def link(
     )
     pairs = list(cand)
     gamma = gammas(records, pairs, spec.comparisons)
-    weight = model.scores(gamma) if pairs else np.zeros(0)
+    tf = frequencies or term_frequencies(records, spec.comparisons)
+    tf_adjust = _tf_adjustments(records, pairs, gamma, spec, model, tf)
+    weight = model.scores(gamma) + tf_adjust.sum(axis=1) if pairs else np.zeros(0)
     decision = np.full(len(pairs), NO_LINK, dtype=np.int8)
     rules: list[str] = [""] * len(pairs)
     for k, (i, j) in enumerate(pairs):
-        code, rule = decide(float(weight[k]), records[i], records[j], spec, model)
+        code, rule = decide(float(weight[k]), gamma[k], records[i], records[j], spec, model)
         decision[k], rules[k] = code, rule
     clusters = _Clusters(records, spec.exclusive_fields)
     for k in np.argsort(-weight, kind="stable"):
@@ -180,6 +221,7 @@ def link(
         left=left,
         right=right,
         gamma=gamma,
+        tf_adjust=tf_adjust,
         weight=weight,
         decision=decision,
         rules=rules,
@@ -189,20 +231,42 @@ def link(
     )
 
 
-def explain_levels(gamma_row: Sequence[int], model: MatchModel) -> tuple[tuple[FieldVerdict, ...], float]:
-    """Per-field verdicts of a level vector and the total match weight."""
+def _tf_adjustments(
+    records: Sequence[Record],
+    pairs: Sequence[tuple[int, int]],
+    gamma: npt.NDArray[np.int8],
+    spec: LinkSpec,
+    model: MatchModel,
+    tf: TermFrequencies,
+) -> npt.NDArray[np.float64]:
+    out = np.zeros(gamma.shape, dtype=np.float64)
+    for k, c in enumerate(spec.comparisons):
+        if c.tf_field is None:
+            continue
+        u_exact = model.comparisons[k].levels[1].u
+        for row in np.nonzero(gamma[:, k] == 1)[0]:
+            i, j = pairs[int(row)]
+            out[row, k] = adjustment(c, u_exact, records[i], records[j], tf)
+    return out
+
+
+def explain_levels(
+    gamma_row: Sequence[int], model: MatchModel, tf_row: Sequence[float] | None = None
+) -> tuple[tuple[FieldVerdict, ...], float]:
+    """Per-field verdicts of a level vector (with term-frequency adjustments) and the total match weight."""
     verdicts = []
     total = model.prior_weight
-    for c, g in zip(model.comparisons, gamma_row, strict=True):
+    for k, (c, g) in enumerate(zip(model.comparisons, gamma_row, strict=True)):
         lv = c.levels[int(g)]
-        verdicts.append(FieldVerdict(c.name, lv.label, round(lv.weight, 3), lv.m, lv.u))
-        total += lv.weight
+        adj = float(tf_row[k]) if tf_row is not None else 0.0
+        verdicts.append(FieldVerdict(c.name, lv.label, round(lv.weight + adj, 3), lv.m, lv.u, round(adj, 3)))
+        total += lv.weight + adj
     return tuple(verdicts), total
 
 
 def explain(result: LinkResult, k: int, model: MatchModel) -> PairExplanation:
     """The explanation of candidate pair ``k`` of a :class:`LinkResult`."""
-    verdicts, total = explain_levels([int(g) for g in result.gamma[k]], model)
+    verdicts, total = explain_levels([int(g) for g in result.gamma[k]], model, list(result.tf_adjust[k]))
     return PairExplanation(
         left=result.ids[int(result.left[k])],
         right=result.ids[int(result.right[k])],
@@ -217,12 +281,23 @@ def explain(result: LinkResult, k: int, model: MatchModel) -> PairExplanation:
     )
 
 
-def compare(a: Record, b: Record, spec: LinkSpec, model: MatchModel) -> PairExplanation:
-    """Score and explain one pair directly (the online path compares an incoming record to candidates)."""
+def compare(
+    a: Record, b: Record, spec: LinkSpec, model: MatchModel, *, frequencies: TermFrequencies | None = None
+) -> PairExplanation:
+    """Score and explain one pair directly (the online path compares an incoming record to candidates).
+
+    Without ``frequencies`` no term-frequency adjustment is made.
+    """
     model.check(spec)
     row = [c.level(a, b) for c in spec.comparisons]
-    verdicts, total = explain_levels(row, model)
-    code, rule = decide(total, a, b, spec, model)
+    adj = [
+        adjustment(c, model.comparisons[k].levels[1].u, a, b, frequencies)
+        if frequencies is not None and row[k] == 1
+        else 0.0
+        for k, c in enumerate(spec.comparisons)
+    ]
+    verdicts, total = explain_levels(row, model, adj)
+    code, rule = decide(total, row, a, b, spec, model)
     return PairExplanation(
         left=str(a.get("id")),
         right=str(b.get("id")),

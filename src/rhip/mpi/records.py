@@ -19,7 +19,7 @@ here, once, so that comparators stay simple:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from rhip.canonical import CANONICAL
@@ -31,6 +31,7 @@ ID_CARD_SYSTEM = "urn:oid:2.16.156.10011.1.3"  # 身份证号 (standards.md §3.
 HEALTH_CARD_SYSTEM = "urn:oid:2.16.156.10011.1.19"  # 居民健康卡号
 DIVISION_EXTENSION = f"{CANONICAL}/StructureDefinition/address-division-code"
 _EARLIEST = "19000101"
+_CST = timezone(timedelta(hours=8))  # docs/decisions/0004: "today" is China Standard Time
 _GUARDIAN_GAP_YEARS = 10  # an encoded birth year this far from the record's is another person's number
 
 PATIENT_FIELDS = (
@@ -79,7 +80,7 @@ def birth_key(text: str | None, *, today: date | None = None) -> str | None:
         day = date(int(key[:4]), int(key[4:6]), int(key[6:8]))
     except ValueError:
         return None
-    if key < _EARLIEST or day > (today or date.today()):
+    if key < _EARLIEST or day > (today or datetime.now(UTC).astimezone(_CST).date()):
         return None
     return key
 

@@ -30,6 +30,7 @@ class LinkSpec:
     deterministic_rules: tuple[BlockingRule, ...] = ()  # pairs that are almost surely matches (for the prior)
     deterministic_recall: float = 0.8  # share of all true matches those rules are assumed to catch
     exclusive_fields: tuple[str, ...] = ()  # a cluster never holds two different values of these
+    evidence: tuple[str, ...] = ()  # an auto-link needs one of these comparisons agreeing (twins rule)
     max_block: int = DEFAULT_MAX_BLOCK
     window: int = DEFAULT_WINDOW
 
@@ -65,4 +66,5 @@ def person_spec() -> LinkSpec:
         deterministic_rules=(block_on("ric_valid"), block_on("name_py", "birth_date", "phone")),
         deterministic_recall=0.9,
         exclusive_fields=("ric_valid",),
+        evidence=("id_number", "name", "health_card", "identifiers"),
     )

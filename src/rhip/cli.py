@@ -183,6 +183,40 @@ def cmd_source_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from rhip.security.audit import load_key
+    from rhip.store.audit_log import verify
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    anchor = None
+    if args.anchor is not None:
+        try:
+            data = json.loads(Path(args.anchor).read_text(encoding="utf-8"))
+            anchor = (int(data["seq"]), str(data["hash"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(f"cannot read anchor {args.anchor}: {exc}") from None
+    try:
+        report = verify(engine, load_key(settings.audit_key, settings.data_dir), anchor=anchor)
+    finally:
+        engine.dispose()
+    print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    return 0 if report.ok else 3
+
+
+def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    from rhip.store.audit_log import head
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    try:
+        seq, digest = head(engine)
+    finally:
+        engine.dispose()
+    print(json.dumps({"seq": seq, "hash": digest}))
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     try:
         from rhip import synth
@@ -306,6 +340,16 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--org")
     u.add_argument("--region")
     u.set_defaults(func=cmd_user_create)
+
+    p = sub.add_parser("audit", help="the audit trail (WS/T 790.4)")
+    asub = p.add_subparsers(dest="action", required=True)
+    a = asub.add_parser("verify", help="check the SM3 hash chain; exit 3 when an entry was removed or altered")
+    _db_flag(a)
+    a.add_argument("--anchor", type=Path, help="a file written earlier by 'rhip audit anchor' (kept off the host)")
+    a.set_defaults(func=cmd_audit_verify)
+    a = asub.add_parser("anchor", help="print the chain head {seq, hash}; keep copies off the host (truncation)")
+    _db_flag(a)
+    a.set_defaults(func=cmd_audit_anchor)
 
     p = sub.add_parser("source", help="data sources: China-profile strictness per feed (decision 0012)")
     ssub = p.add_subparsers(dest="action", required=True)

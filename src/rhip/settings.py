@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     validation_default: Literal["reject", "warn", "off"] = "warn"
     """China-profile strictness for sources without their own setting (``rhip source set``; decision 0012)."""
 
+    audit_key: str = Field(default="", repr=False)
+    """HMAC-SM3 key of the audit chain; empty means a random key kept in ``<data_dir>/audit.key``."""
     token_ttl_seconds: int = 3600
     jwt_secret: str = Field(default="", repr=False)
     """HMAC key for access tokens; empty means a random key stored in ``<data_dir>/jwt.key``."""

@@ -9,12 +9,22 @@ from starlette.responses import JSONResponse, Response
 from rhip.api.fhir_http import base_url
 from rhip.fhir.errors import FhirError
 from rhip.security import accounts, tokens
+from rhip.security.audit import Collector
+from rhip.security.context import RequestContext
 
 
 def _oauth_error(status: int, code: str, description: str) -> Response:
     return JSONResponse(
         {"error": code, "error_description": description}, status_code=status, headers={"Cache-Control": "no-store"}
     )
+
+
+def _audit_login(request: Request, ctx: RequestContext, err: FhirError | None) -> None:
+    """Every login attempt, successful or not, is an AuditEvent (brute force shows in the trail)."""
+    collector = Collector()
+    collector.note("login", None)
+    reason = err.issues[0].diagnostics if err is not None else ""
+    request.app.state.repo.record(collector, ctx, kind="login", status=err.status if err else None, reason=reason)
 
 
 async def token(request: Request) -> Response:
@@ -53,11 +63,15 @@ async def token(request: Request) -> Response:
         else:
             return _oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials or password")
     except FhirError as err:
+        who = form.get("client_id", "") if grant == "client_credentials" else form.get("username", "")
+        kind = "client" if grant == "client_credentials" else "user"
+        await run_in_threadpool(_audit_login, request, RequestContext(subject=who[:80] or "-", kind=kind), err)
         return _oauth_error(
             401 if grant == "client_credentials" else 400,
             "invalid_client" if grant == "client_credentials" else "invalid_grant",
             err.issues[0].diagnostics,
         )
+    await run_in_threadpool(_audit_login, request, ctx, None)
     ttl = request.app.state.settings.token_ttl_seconds
     access = tokens.issue(request.app.state.jwt_secret, ctx, ttl)
     return JSONResponse(

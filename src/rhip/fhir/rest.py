@@ -83,6 +83,10 @@ def dispatch(unit: Unit, req: FhirRequest) -> FhirResponse:
     parts = [p for p in req.path.strip("/").split("/") if p]
     m = req.method.upper()
     n = len(parts)
+    if parts and parts[0] == "AuditEvent" and not parts[-1].startswith("$"):
+        from rhip.fhir import auditevents
+
+        return auditevents.handle(unit, req, parts)
     if n == 0:
         if m == "POST":
             from rhip.fhir.bundles import process_bundle

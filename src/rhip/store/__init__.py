@@ -1,3 +1,6 @@
 """Storage: resources, version history and search-index tables on SQLite or PostgreSQL."""
 
-from rhip.store import quality_tables as quality_tables  # registers its tables on schema.metadata
+# Modules that define tables on schema.metadata beyond the core ones; imported here so migrations and
+# schema comparisons always see every table.
+from rhip.store import audit_tables as audit_tables
+from rhip.store import quality_tables as quality_tables

@@ -27,10 +27,11 @@ from rhip.fhir.search.parse import SearchQuery
 from rhip.fhir.validation import validate_resource
 from rhip.profiles import ProfileIssue
 from rhip.profiles import validate as profile_findings
+from rhip.security.audit import Collector, load_key, outcome_for, record_from
 from rhip.security.context import RequestContext
 from rhip.security.policy import Access, Policy, ScopePolicy
 from rhip.settings import Settings
-from rhip.store import dialect
+from rhip.store import audit_log, dialect
 from rhip.store.index import index_rows
 from rhip.store.schema import resource_versions, resources
 from rhip.store.search.execute import SearchResult, decode_cursor, encode_cursor, run_search
@@ -134,6 +135,7 @@ class Repository:
         self.tz = settings.tz()
         self.base_url = settings.base_url.rstrip("/") or None
         self.sources = SourceSettings(engine, settings.validation_default)
+        self.audit_key = load_key(settings.audit_key, settings.data_dir)
 
     def today(self) -> date:
         """Today's date where the platform runs (profile checks of absurd dates)."""
@@ -169,12 +171,31 @@ class Repository:
             yield unit
             unit.finish(commit=True)
         except IntegrityError as exc:
-            unit.finish(commit=False)
+            unit.finish(commit=False, status=409, reason="concurrent write conflict")
             # Two writers created the same Type/id at once: the loser gets 409, nothing is half-written.
             raise FhirError.conflict(f"concurrent write conflict: {str(exc.orig).splitlines()[0]}") from None
-        except BaseException:
-            unit.finish(commit=False)
+        except FhirError as exc:
+            unit.finish(commit=False, status=exc.status, reason=str(exc))
             raise
+        except BaseException:
+            unit.finish(commit=False, status=500, reason="internal error")
+            raise
+
+    def record(
+        self,
+        collector: Collector,
+        ctx: RequestContext,
+        *,
+        kind: str = "rest",
+        status: int | None = None,
+        reason: str = "",
+    ) -> None:
+        """Append one audit event in its own transaction (logins, exports, standalone jobs)."""
+        rec = record_from(collector, ctx, self.now_ms(), outcome_for(status), reason, kind)
+        with self.engine.connect().execution_options(rhip_write=True) as conn:
+            conn.begin()
+            audit_log.append(conn, self.audit_key, [rec])
+            conn.commit()
 
 
 class Unit:
@@ -186,6 +207,8 @@ class Unit:
         self._write_mode = write
         self.ctx = ctx
         self.pending: list[NewVersion] = []
+        self.audit = Collector()
+        """What this unit touched: one AuditEvent per unit (decision 0013)."""
         self.deferred = False
         """When True (transaction bundles), writes are buffered and flushed together."""
         self.base_url: str | None = repo.base_url
@@ -201,31 +224,54 @@ class Unit:
             self._conn = conn
         return self._conn
 
-    def finish(self, *, commit: bool) -> None:
-        """Commit (flushing buffered writes first) or roll back, and return the connection to the pool.
+    def finish(self, *, commit: bool, status: int | None = None, reason: str = "") -> None:
+        """Commit (flushing buffered writes first) or roll back, audit, and return the connection.
 
-        If the final flush fails, the exception propagates with the connection still held, and the
-        caller's ``finish(commit=False)`` rolls it back.
+        The unit's AuditEvent is appended in the same transaction as its writes, so a write is never
+        committed without its audit entry. A read-only unit, or one that failed, ends its own
+        transaction first and appends its event in a second one on the same connection before the
+        response leaves (no read snapshot is upgraded to a writer; a failed write is still audited).
+        If the final flush or append fails, the exception propagates with the connection still held,
+        and the caller's ``finish(commit=False)`` rolls it back.
         """
         if commit and self.pending:
             self.flush()
+        record = None
+        if not self.audit.empty:
+            outcome = outcome_for(None if commit else status)
+            record = record_from(self.audit, self.ctx, self.repo.now_ms(), outcome, "" if commit else reason)
+        if commit and record is not None and self._write_mode:
+            audit_log.append(self.conn, self.repo.audit_key, [record])
+            record = None
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
+        self.audit = Collector()
         try:
-            if commit:
+            if conn is not None:
+                if commit:
+                    conn.commit()
+                else:
+                    conn.rollback()
+            if record is not None:
+                if conn is None:
+                    conn = self.repo.engine.connect()
+                conn.execution_options(rhip_write=True)
+                conn.begin()
+                audit_log.append(conn, self.repo.audit_key, [record])
                 conn.commit()
-            else:
-                conn.rollback()
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     # -- guard -------------------------------------------------------------------------------
     def authorize(self, access: Access, rtype: str) -> None:
         """The single policy check every operation passes through."""
         if not is_resource_type(rtype):
             raise FhirError.of(404, "not-supported", f"Unknown resource type '{rtype}'", f"未知的资源类型：{rtype}")
-        self.repo.policy.authorize(self.ctx, access, rtype)
+        try:
+            self.repo.policy.authorize(self.ctx, access, rtype)
+        except FhirError:
+            self.audit.deny(f"{access.value} {rtype}")
+            raise
 
     # -- reads -------------------------------------------------------------------------------
     def _current(self, rtype: str, rid_or_id: str, *, lock: bool = False) -> Any:
@@ -252,6 +298,7 @@ class Unit:
         if row is None:
             raise FhirError.not_found(f"{rtype}/{id}")
         stored = Stored(rtype, id, row.version, row.lu, row.content, rid=row.rid)
+        self.audit.note("read", rtype, id, row.content)
         if stored.deleted:
             raise FhirError.gone(f"{rtype}/{id}", {"ETag": stored.etag})
         return stored
@@ -276,6 +323,7 @@ class Unit:
         if row is None:
             raise FhirError.not_found(f"{rtype}/{id}/_history/{version}")
         stored = Stored(rtype, id, int(version), row.lu, row.content, row.method, row.rid)
+        self.audit.note("vread", rtype, id, row.content)
         if stored.deleted:
             raise FhirError.gone(f"{rtype}/{id}/_history/{version}")
         return stored
@@ -341,6 +389,12 @@ class Unit:
         self._check_if_match(if_match, current, f"{rtype}/{id}")
         if current.deleted:
             return Stored(rtype, id, current.version, current.lu, None, "DELETE", current.rid)
+        removed = self.conn.execute(
+            select(resource_versions.c.content).where(
+                resource_versions.c.rid == current.rid, resource_versions.c.version == current.version
+            )
+        ).scalar()
+        self.audit.note("delete", rtype, id, removed)
         lu = self.repo.now_ms(current.lu)
         version = NewVersion(rtype, id, current.version + 1, lu, "DELETE", None)
         version.rid = current.rid
@@ -372,6 +426,9 @@ class Unit:
         return Stored(v.rtype, v.id, v.version, v.lu, v.content, v.method, v.rid or 0)
 
     def _write(self, version: NewVersion, findings: list[ProfileIssue] | None = None) -> None:
+        if not version.deleted:  # deletes are noted by ``delete`` with the content they remove
+            kind = "create" if version.version == 1 else "update"
+            self.audit.note(kind, version.rtype, version.id, version.content)
         if findings:
             version.findings = findings
             version.source = self.ctx.source
@@ -402,6 +459,10 @@ class Unit:
         env = Env(self.repo.tz, self.base_url, self.repo.now_ms())
         result = run_search(self.conn, q, env, max_include=self.repo.settings.max_include)
         result.included = [row for row in result.included if policy.allows(self.ctx, Access.READ, row.rtype)]
+        kind = "search-type" if q.rtype else "search-system"
+        self.audit.query(kind, f"{q.rtype or ''}?{'&'.join(f'{k}={v}' for k, v in q.echo)}")
+        for row in (*result.matches, *result.included):
+            self.audit.note(kind, row.rtype, row.id, row.content)
         return result
 
     def history(
@@ -440,7 +501,47 @@ class Unit:
             if rows:  # _count=0: an empty page and no next link
                 next_cursor = encode_cursor([rows[-1].lu, rows[-1].rid, rows[-1].version])
         out = [Stored(r.rtype, r.id, r.version, r.lu, r.content, r.method, r.rid) for r in rows]
+        kind = "history-instance" if id is not None else ("history-type" if rtype else "history-system")
+        self.audit.note(kind, None)
+        for st in out:
+            self.audit.note(kind, st.rtype, st.id, st.content)
         return out, next_cursor
+
+    # -- the audit trail ---------------------------------------------------------------------
+    def audit_events(
+        self,
+        *,
+        patient: str | None = None,
+        agent: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        before_seq: int | None = None,
+        count: int = 50,
+    ) -> list[tuple[int, str]]:
+        """AuditEvents newest first (reading the trail is audited like any other read)."""
+        self.authorize(Access.READ, "AuditEvent")
+        rows = audit_log.search(
+            self.conn,
+            patient=patient,
+            agent=agent,
+            since_ms=since_ms,
+            until_ms=until_ms,
+            before_seq=before_seq,
+            count=count,
+        )
+        self.audit.query("search-type", f"AuditEvent?patient={patient or ''}&agent={agent or ''}")
+        for seq, content in rows:
+            self.audit.note("search-type", "AuditEvent", str(seq), content)
+        return rows
+
+    def audit_event(self, id: str) -> str:
+        """One AuditEvent by id (its sequence number); 404 when there is none."""
+        self.authorize(Access.READ, "AuditEvent")
+        content = audit_log.read(self.conn, int(id)) if id.isascii() and id.isdigit() and len(id) < 19 else None
+        if content is None:
+            raise FhirError.not_found(f"AuditEvent/{id}")
+        self.audit.note("read", "AuditEvent", id, content)
+        return content
 
     def read_any(self, rtype: str, id: str) -> None:
         """404 unless the resource exists or existed (history of a deleted resource is readable)."""

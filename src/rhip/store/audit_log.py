@@ -1,0 +1,167 @@
+"""Appending to and verifying the audit chain (decision 0013).
+
+Appends lock the chain head row (``UPDATE audit_head …`` takes the row lock on PostgreSQL; SQLite
+writers are serialised anyway), number entries gaplessly, link each to the previous one with
+``rhip.security.audit.link`` and move the head, all inside the caller's transaction: the entries
+commit or vanish together with the action they describe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from rhip.security.audit import GENESIS, AuditRecord, link, patients_of, render
+from rhip.store import dialect
+from rhip.store.audit_tables import audit_events, audit_head, audit_patients
+
+_CHAIN = 0
+
+
+def _lock_head(conn: Connection) -> tuple[int, str]:
+    stmt = update(audit_head).where(audit_head.c.chain == _CHAIN).values(seq=audit_head.c.seq)
+    if conn.execute(stmt).rowcount == 0:
+        mark = dialect.placeholder(conn)
+        conn.exec_driver_sql(
+            f"INSERT INTO audit_head (chain, seq, hash) VALUES ({mark}, 0, {mark}) ON CONFLICT DO NOTHING",
+            (_CHAIN, GENESIS),
+        )
+        conn.execute(stmt)
+    row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.chain == _CHAIN)).one()
+    return int(row.seq), str(row.hash)
+
+
+def append(conn: Connection, key: bytes, records: Sequence[AuditRecord]) -> list[int]:
+    """Append events in order inside the caller's transaction; returns their sequence numbers."""
+    if not records:
+        return []
+    seq, prev = _lock_head(conn)
+    rows: list[tuple[Any, ...]] = []
+    patients: list[tuple[int, str]] = []
+    for rec in records:
+        seq += 1
+        content = render(seq, rec)
+        digest = link(key, prev, seq, content)
+        rows.append((seq, rec.ts, rec.kind, rec.action, rec.outcome, rec.ctx.subject[:80], content, prev, digest))
+        patients += [(seq, p) for p in rec.patients]
+        prev = digest
+    dialect.insert_many(conn, "audit_events", tuple(c.name for c in audit_events.columns), rows)
+    dialect.insert_many(conn, "audit_patients", ("seq", "patient"), patients)
+    conn.execute(update(audit_head).where(audit_head.c.chain == _CHAIN).values(seq=seq, hash=prev))
+    return [r[0] for r in rows]
+
+
+@dataclass(slots=True)
+class Verification:
+    entries: int = 0
+    head: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "entries": self.entries, "head": self.head, "problems": self.problems[:100]}
+
+
+def _rows(engine: Engine, batch: int) -> Iterator[Any]:
+    last = 0
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(audit_events.c.seq, audit_events.c.content, audit_events.c.prev, audit_events.c.hash)
+                .where(audit_events.c.seq > last)
+                .order_by(audit_events.c.seq)
+                .limit(batch)
+            ).all()
+            seqs = [r.seq for r in rows]
+            index: dict[int, list[str]] = {}
+            if seqs:
+                for p in conn.execute(
+                    select(audit_patients.c.seq, audit_patients.c.patient).where(
+                        and_(audit_patients.c.seq >= seqs[0], audit_patients.c.seq <= seqs[-1])
+                    )
+                ):
+                    index.setdefault(p.seq, []).append(p.patient)
+        if not rows:
+            return
+        for r in rows:
+            yield r, sorted(index.get(r.seq, []))
+        last = rows[-1].seq
+
+
+def head(engine: Engine) -> tuple[int, str]:
+    """The chain's last link ``(seq, hash)``: copies kept elsewhere (an *anchor*) let ``verify`` detect
+    a truncated tail even when the head row was rewritten to match."""
+    with engine.connect() as conn:
+        row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.chain == _CHAIN)).first()
+    return (0, GENESIS) if row is None else (int(row.seq), str(row.hash))
+
+
+def verify(engine: Engine, key: bytes, *, batch: int = 5000, anchor: tuple[int, str] | None = None) -> Verification:
+    """Walk the whole chain: contiguous numbering, every link recomputed with the key, the patient
+    index equal to each event's patients, the head pointing at the last entry, and (given an anchor
+    taken earlier) the anchored entry still present with the same hash."""
+    out = Verification()
+    prev, expected = GENESIS, 1
+    anchored = anchor is None or anchor[0] == 0
+    for row, indexed in _rows(engine, batch):
+        if anchor is not None and row.seq == anchor[0]:
+            anchored = row.hash == anchor[1]
+        out.entries += 1
+        if row.seq != expected:
+            out.problems.append(f"entries {expected}..{row.seq - 1} are missing")
+        if row.prev != prev:
+            out.problems.append(f"entry {row.seq}: link to the previous entry is broken")
+        if link(key, row.prev, row.seq, row.content) != row.hash:
+            out.problems.append(f"entry {row.seq}: content or hash was altered")
+        try:
+            if patients_of(row.content) != indexed:
+                out.problems.append(f"entry {row.seq}: patient index differs from the event")
+        except ValueError:
+            out.problems.append(f"entry {row.seq}: content is not valid JSON")
+        prev, expected = row.hash, row.seq + 1
+    with engine.connect() as conn:
+        last = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.chain == _CHAIN)).first()
+    out.head = int(last.seq) if last else 0
+    if out.head != expected - 1 or (last is not None and last.hash != prev):
+        out.problems.append(f"chain head ({out.head}) does not match the last entry ({expected - 1}): entries removed")
+    if not anchored and anchor is not None:
+        out.problems.append(f"anchored entry {anchor[0]} is missing or differs: the chain was truncated or rewritten")
+    return out
+
+
+def search(
+    conn: Connection,
+    *,
+    patient: str | None = None,
+    agent: str | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    before_seq: int | None = None,
+    count: int = 50,
+) -> list[tuple[int, str]]:
+    """Events newest first as ``(seq, AuditEvent JSON)``, keyset-paged by ``before_seq``."""
+    e = audit_events.c
+    stmt = select(e.seq, e.content)
+    if patient is not None:
+        stmt = stmt.where(e.seq.in_(select(audit_patients.c.seq).where(audit_patients.c.patient == patient)))
+    if agent is not None:
+        stmt = stmt.where(e.agent == agent)
+    if since_ms is not None:
+        stmt = stmt.where(e.ts >= since_ms)
+    if until_ms is not None:
+        stmt = stmt.where(e.ts < until_ms)
+    if before_seq is not None:
+        stmt = stmt.where(e.seq < before_seq)
+    return [(int(r.seq), str(r.content)) for r in conn.execute(stmt.order_by(e.seq.desc()).limit(count))]
+
+
+def read(conn: Connection, seq: int) -> str | None:
+    row = conn.execute(select(audit_events.c.content).where(audit_events.c.seq == seq)).first()
+    return None if row is None else str(row.content)

@@ -1,0 +1,248 @@
+"""The audit trail: one AuditEvent per request, chained with keyed SM3, tamper-evident, readable by
+residents for their own record; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from rhip.cli import main
+from rhip.fhir import json as fjson
+from rhip.fhir.validation import validate_resource
+from rhip.security import accounts, tokens
+from rhip.security.context import RequestContext
+from rhip.store import audit_log
+from rhip.store.repository import Repository
+
+RIC = {"system": "urn:oid:2.16.156.10011.1.3", "value": "330523194504251214"}
+
+
+def patient() -> dict[str, Any]:
+    return {"resourceType": "Patient", "identifier": [RIC], "name": [{"text": "罗勇"}], "gender": "male"}
+
+
+def events(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = audit_log.search(conn, count=1000)
+    return [fjson.loads(c) for _, c in reversed(rows)]
+
+
+def subtypes(event: dict[str, Any]) -> list[str]:
+    return [s["code"] for s in event.get("subtype", [])]
+
+
+def refs(event: dict[str, Any]) -> list[str]:
+    return [e["what"]["reference"] for e in event.get("entity", []) if "what" in e]
+
+
+def token_for(api: Any, ctx: RequestContext) -> dict[str, str]:
+    secret = api.client.app.state.jwt_secret
+    return {"Authorization": f"Bearer {tokens.issue(secret, ctx, 600)}"}
+
+
+def test_every_interaction_is_one_audit_event_with_the_patient(api: Any, engine: Engine) -> None:
+    pid = api.post("/Patient", json=patient()).headers["Location"].split("/")[4]
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "体重"},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": "2025-01-01",
+    }
+    oid = api.post("/Observation", json=obs).headers["Location"].split("/")[4]
+    api.get(f"/Patient/{pid}")
+    api.get(f"/Observation?subject=Patient/{pid}")
+    api.put(f"/Patient/{pid}", json=patient() | {"id": pid, "gender": "male"})
+    api.get(f"/Patient/{pid}/_history")
+    api.delete(f"/Observation/{oid}")
+    got = events(engine)
+    assert [(e["action"], subtypes(e)) for e in got] == [
+        ("C", ["create"]),
+        ("C", ["create"]),
+        ("R", ["read"]),
+        ("E", ["search-type"]),
+        ("U", ["update"]),
+        ("R", ["history-instance"]),
+        ("D", ["delete"]),
+    ]
+    for e in got:
+        assert f"Patient/{pid}" in refs(e)  # every event names the resident whose data it touched
+        assert e["outcome"] == "0"
+        assert e["agent"][0]["who"]["identifier"]["value"] == "tester"
+        assert [i for i in validate_resource(fjson.loads(fjson.dumps(e))) if i.severity == "error"] == []
+    assert f"Observation/{oid}" in refs(got[3])
+    search_query = [e for e in got[3]["entity"] if "query" in e]
+    assert search_query
+
+
+def test_denied_access_is_audited_although_its_transaction_rolls_back(api: Any, engine: Engine) -> None:
+    ctx = RequestContext(subject="nurse1", kind="user", role="clinician", scopes=frozenset({"user/Observation.read"}))
+    r = api.client.post("/Patient", json=patient(), headers=token_for(api, ctx))
+    assert r.status_code == 403
+    (event,) = events(engine)
+    assert event["outcome"] == "4"
+    assert event["agent"][0]["who"]["identifier"]["value"] == "nurse1"
+    assert "denied: write Patient" in event["outcomeDesc"]
+
+
+def test_a_failed_transaction_is_audited_with_its_failure(api: Any, engine: Engine) -> None:
+    pid = api.post("/Patient", json=patient()).headers["Location"].split("/")[4]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
+            {
+                "resource": patient() | {"id": pid},
+                "request": {"method": "PUT", "url": f"Patient/{pid}", "ifMatch": 'W/"9"'},
+            },
+        ],
+    }
+    assert api.post("/", json=bundle).status_code == 412
+    failed = events(engine)[-1]
+    assert failed["outcome"] == "4"
+    assert failed["action"] == "C"  # the create that was rolled back is named, with the failure
+    assert "If-Match" in failed["outcomeDesc"]
+    assert api.get("/Patient").json()["total"] == 1
+
+
+def test_logins_are_audited_success_and_failure(api: Any, engine: Engine) -> None:
+    accounts.create_user(engine, username="doc1", password="Doctor@2026", role="clinician")
+    form = {"grant_type": "password", "username": "doc1", "password": "wrong-password"}
+    assert api.client.post("/auth/token", data=form).status_code == 400
+    form["password"] = "Doctor@2026"
+    assert api.client.post("/auth/token", data=form).status_code == 200
+    logins = [e for e in events(engine) if e["type"]["code"] == "110114"]
+    assert [(e["outcome"], e["agent"][0]["who"]["identifier"]["value"]) for e in logins] == [
+        ("4", "doc1"),
+        ("0", "doc1"),
+    ]
+
+
+def test_residents_see_who_accessed_their_record(api: Any, engine: Engine) -> None:
+    pid = api.post("/Patient", json=patient()).headers["Location"].split("/")[4]
+    other = api.post("/Patient", json=patient() | {"name": [{"text": "王芳"}]}).headers["Location"].split("/")[4]
+    doctor = RequestContext(subject="dr-wang", kind="user", role="clinician", scopes=frozenset({"user/*.read"}))
+    api.client.get(f"/Patient/{pid}", headers=token_for(api, doctor))
+    api.get(f"/Patient/{other}")
+    r = api.get(f"/AuditEvent?patient=Patient/{pid}")
+    assert r.status_code == 200
+    who = [e["resource"]["agent"][0]["who"]["identifier"]["value"] for e in r.json()["entry"]]
+    assert who == ["dr-wang", "tester"]  # newest first: the doctor's read, then the creation
+    # Reading the trail is an access too: the search above is now the newest event about this resident.
+    page = api.get(f"/AuditEvent?patient={pid}&_count=1").json()
+    (first,) = page["entry"]
+    assert first["resource"]["agent"][0]["who"]["identifier"]["value"] == "tester"
+    assert first["resource"]["subtype"][0]["code"] == "search-type"
+    nxt = next(link["url"] for link in page["link"] if link["relation"] == "next")
+    second = api.get(nxt.split("http://fhir.test", 1)[1]).json()["entry"][0]["resource"]
+    assert second["agent"][0]["who"]["identifier"]["value"] == "dr-wang"
+    assert api.get("/AuditEvent?agent=dr-wang").json()["entry"][0]["resource"]["action"] == "R"
+    assert api.get("/AuditEvent?code=x").status_code == 400
+    seq = r.json()["entry"][0]["resource"]["id"]
+    assert api.get(f"/AuditEvent/{seq}").json()["id"] == seq
+    assert api.get("/AuditEvent/999999").status_code == 404
+
+
+def test_the_audit_trail_cannot_be_written_through_the_api(api: Any) -> None:
+    event = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2025-01-01T00:00:00Z"}
+    assert api.post("/AuditEvent", json=event).status_code == 405
+    assert api.put("/AuditEvent/1", json=event | {"id": "1"}).status_code == 405
+    assert api.delete("/AuditEvent/1").status_code == 405
+
+
+def _fill(api: Any, n: int = 6) -> None:
+    for _ in range(n):
+        api.post("/Patient", json=patient())
+
+
+def _verify(repo: Repository, engine: Engine, **kw: Any) -> audit_log.Verification:
+    return audit_log.verify(engine, repo.audit_key, **kw)
+
+
+def _sql(engine: Engine, statement: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(statement))
+
+
+def test_an_intact_chain_verifies(api: Any, repo: Repository, engine: Engine) -> None:
+    _fill(api)
+    report = _verify(repo, engine)
+    assert report.ok, report.problems
+    assert report.entries == report.head == 6
+    assert not audit_log.verify(engine, b"another key").ok
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        ("UPDATE audit_events SET content = replace(content, '\"C\"', '\"R\"') WHERE seq = 3", "entry 3: content"),
+        ("UPDATE audit_events SET agent = 'x', hash = prev WHERE seq = 2", "entry 2: content"),
+        ("DELETE FROM audit_events WHERE seq = 4", "entries 4..4 are missing"),
+        ("DELETE FROM audit_events WHERE seq = 6", "chain head (6) does not match"),
+        ("DELETE FROM audit_patients WHERE seq = 5", "entry 5: patient index"),
+    ],
+)
+def test_tampering_is_detected(api: Any, repo: Repository, engine: Engine, tamper: str, problem: str) -> None:
+    _fill(api)
+    assert _verify(repo, engine).ok
+    _sql(engine, tamper)
+    report = _verify(repo, engine)
+    assert not report.ok
+    assert any(p.startswith(problem) for p in report.problems), report.problems
+
+
+def test_truncation_with_a_rewritten_head_is_caught_by_an_anchor(api: Any, repo: Repository, engine: Engine) -> None:
+    _fill(api)
+    anchor = audit_log.head(engine)
+    _sql(engine, "DELETE FROM audit_events WHERE seq >= 5")
+    _sql(engine, "DELETE FROM audit_patients WHERE seq >= 5")
+    _sql(engine, "UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_events WHERE seq = 4)")
+    assert _verify(repo, engine).ok  # consistent on its own: only an anchor kept elsewhere shows it
+    report = _verify(repo, engine, anchor=anchor)
+    assert not report.ok
+    assert "anchored entry 6" in report.problems[0]
+
+
+def test_cli_verify_and_anchor(
+    api: Any, repo: Repository, engine: Engine, settings: Any, tmp_path: Path, capsys: Any
+) -> None:
+    _fill(api, 3)
+    url = engine.url.render_as_string(hide_password=False)
+    base = ["--db", url, "--data-dir", str(settings.data_dir)]
+    assert main(["audit", "anchor", *base]) == 0
+    anchor = tmp_path / "anchor.json"
+    anchor.write_text(capsys.readouterr().out)
+    assert main(["audit", "verify", *base, "--anchor", str(anchor)]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"] >= 3
+    _sql(engine, "UPDATE audit_events SET content = content || ' ' WHERE seq = 1")
+    assert main(["audit", "verify", *base]) == 3
+
+
+def test_concurrent_requests_keep_one_gapless_chain(api: Any, repo: Repository, engine: Engine) -> None:
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                with repo.unit(RequestContext.system("test")) as unit:
+                    unit.create(patient())
+                with repo.unit(RequestContext.system("test"), write=False) as unit:
+                    unit.history("Patient", count=1)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    report = _verify(repo, engine)
+    assert report.ok, report.problems
+    assert report.entries == 60

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
@@ -39,7 +39,11 @@ from rhip.store.search.terms import Env
 from rhip.store.sources import SourceSettings
 from rhip.store.write import NewVersion, flush
 
-__all__ = ["Repository", "Stored", "Unit", "format_instant"]
+__all__ = ["Repository", "Stored", "Unit", "WriteHook", "format_instant"]
+
+
+WriteHook = Callable[["Unit", list[NewVersion]], None]
+"""Sees every batch of versions a unit writes (rids assigned), inside the unit's transaction."""
 
 
 def format_instant(ms: int) -> str:
@@ -128,10 +132,19 @@ def build_version(
 class Repository:
     """Engine-level entry point; cheap to share across threads."""
 
-    def __init__(self, engine: Engine, settings: Settings, policy: Policy | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        policy: Policy | None = None,
+        hooks: Sequence[WriteHook] = (),
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.policy: Policy = policy or ScopePolicy()
+        self.write_hooks: list[WriteHook] = list(hooks)
+        """Called after versions are written, inside the same transaction (e.g. the master person
+        index matching every Patient write); a hook that raises aborts the whole unit."""
         self.tz = settings.tz()
         self.base_url = settings.base_url.rstrip("/") or None
         self.sources = SourceSettings(engine, settings.validation_default)
@@ -441,6 +454,8 @@ class Unit:
         if self.pending:
             pending, self.pending = self.pending, []
             flush(self.conn, pending)
+            for hook in self.repo.write_hooks:
+                hook(self, pending)
 
     # -- search and history ------------------------------------------------------------------
     def search(self, q: SearchQuery) -> SearchResult:

@@ -99,7 +99,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         t0 = time.perf_counter()
         report = load(
-            Repository(engine, settings), ndjson_lines(files_of(target)), RequestContext.system("bulk import")
+            Repository(engine, settings),
+            ndjson_lines(files_of(target)),
+            RequestContext.system("bulk import"),
+            defer_indexes=args.deferred_indexes,
         )
         secs = time.perf_counter() - t0
     finally:
@@ -110,6 +113,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         "rejected": report.rejected,
         "seconds": round(secs, 2),
         "resources_per_second": round((report.loaded + report.updated) / secs, 1) if secs else None,
+        "deferred_indexes": report.deferred_indexes,
+        "index_build_and_analyze_seconds": round(report.index_seconds, 2),
         "first_errors": report.errors[:20],
     }
     print(json.dumps(out, ensure_ascii=False, indent=2))
@@ -318,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="bulk-load NDJSON files (COPY on PostgreSQL)")
     p.add_argument("path", help="an .ndjson file or a directory of them")
+    p.add_argument(
+        "--deferred-indexes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="build the search indexes after loading (default: only when the database holds no resources)",
+    )
     _db_flag(p)
     p.set_defaults(func=cmd_import)
 

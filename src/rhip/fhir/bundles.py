@@ -9,7 +9,6 @@ A batch runs each entry in its own transaction and reports each outcome separate
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,6 +17,7 @@ import orjson
 from rhip.fhir.errors import FhirError, OutcomeIssue, outcome
 from rhip.fhir.interactions import _conditional_matches, version_headers
 from rhip.fhir.rest import FhirRequest, FhirResponse, dispatch, parse_body
+from rhip.store.ids import new_id as new_id_
 from rhip.store.repository import Stored, Unit
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -161,7 +161,7 @@ def _transaction(unit: Unit, req: FhirRequest, entries: list[dict[str, Any]]) ->
                         if full:
                             ids[full] = f"{rtype}/{found[0].id}"
                         continue
-                new_id = str(uuid.uuid4())
+                new_id = new_id_()
                 e["_assigned"] = new_id
                 if full:
                     ids[full] = f"{rtype}/{new_id}"

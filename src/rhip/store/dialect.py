@@ -79,6 +79,61 @@ def copy_rows(conn: Connection, table: str, columns: list[str], rows: list[tuple
     conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
+def rids_ahead(conn: Connection) -> bool:
+    """Whether surrogate keys can be reserved before the rows are written (a sequence: PostgreSQL).
+
+    SQLite takes the keys after the current maximum under its writer lock, so only at write time.
+    """
+    return is_postgres(conn)
+
+
+def existing_ids(conn: Connection, rtype: str, ids: list[str]) -> list[str]:
+    """Which of ``ids`` exist as resources of ``rtype`` (one indexed statement)."""
+    if is_postgres(conn):
+        sql = "SELECT id FROM resources WHERE rtype = %s AND id = ANY(%s)"
+        return [r[0] for r in conn.exec_driver_sql(sql, (rtype, ids))]
+    found: list[str] = []
+    for i in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+        part = ids[i : i + 500]
+        sql = f"SELECT id FROM resources WHERE rtype = ? AND id IN ({', '.join('?' for _ in part)})"
+        found.extend(r[0] for r in conn.exec_driver_sql(sql, (rtype, *part)))
+    return found
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_field(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.translate(_COPY_ESCAPES)
+        return value
+    if isinstance(value, float):
+        return repr(value)  # shortest round-trip form; PostgreSQL reads inf/nan too
+    return str(value)
+
+
+def copy_text(rows: list[tuple[Any, ...]]) -> str:
+    """Rows in PostgreSQL's COPY text format (what ``copy_encoded`` sends); cheap to ship between processes."""
+    return "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+
+
+def copy_encoded(conn: Connection, table: str, columns: tuple[str, ...], text: str) -> None:
+    """COPY rows already in text format (from ``copy_text``): PostgreSQL only."""
+    if not text:
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        copy.write(text)
+
+
 def allocate_rids(conn: Connection, n: int) -> list[int]:
     """Reserve ``n`` new surrogate keys for ``resources.rid`` before inserting (one round trip).
 
@@ -119,3 +174,23 @@ def write_rows(conn: Connection, table: str, columns: tuple[str, ...], rows: lis
         copy_rows(conn, table, list(columns), rows)
     else:
         insert_many(conn, table, columns, rows)
+
+
+def prepare_index_build(conn: Connection) -> None:
+    """Session settings for building indexes in this transaction (PostgreSQL: sort memory).
+
+    ``SET LOCAL`` lasts until the transaction ends; 512 MB lets a sorted build of the largest index at
+    1 M resources run in memory instead of in temporary files (default 64 MB).
+    """
+    if is_postgres(conn):
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+
+
+def analyze(engine: Engine, tables: list[str]) -> None:
+    """Refresh planner statistics after a bulk change (autovacuum may be off or late)."""
+    with engine.begin() as conn:
+        if is_postgres(conn):
+            conn.exec_driver_sql(f"ANALYZE {', '.join(tables)}")
+        else:
+            for t in tables:
+                conn.exec_driver_sql(f"ANALYZE {t}")

@@ -9,7 +9,6 @@ index rows and history are produced here, on every write path.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from rhip.security.context import RequestContext
 from rhip.security.policy import Access, Policy, ScopePolicy
 from rhip.settings import Settings
 from rhip.store import audit_log, dialect
+from rhip.store.ids import new_id as make_id
 from rhip.store.index import index_rows
 from rhip.store.schema import resource_versions, resources
 from rhip.store.search.execute import SearchResult, decode_cursor, encode_cursor, run_search
@@ -362,7 +362,7 @@ class Unit:
             raise FhirError.bad_request("resourceType is missing", "缺少 resourceType", "resourceType")
         self.authorize(Access.WRITE, rtype)
         findings = self.prepare(resource) if checked is None else checked
-        new_id = id or str(uuid.uuid4())
+        new_id = id or make_id()
         version = self._new_version(rtype, new_id, 1, resource, method or ("POST" if id is None else "PUT"))
         self._write(version, findings)
         return WriteResult(self._stored(version), True, outcome_issues(findings, accepted=True))

@@ -13,7 +13,7 @@ from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, literal_column, not_, or_, select
 
 from rhip.fhir.errors import FhirError
 from rhip.fhir.search.params import registry
@@ -23,6 +23,7 @@ from rhip.store.dialect import like_escape
 from rhip.store.schema import (
     INDEX_TABLES,
     idx_number,
+    idx_quantity,
     idx_reference,
     idx_token,
     resource_versions,
@@ -79,7 +80,7 @@ def _param_rows(crit: Criterion) -> Select[Any]:
     if table is None:
         raise FhirError.not_supported(f":missing is not supported for '{crit.code}'")
     t = table.c
-    rows = select(t.rid).where(t.rtype == crit.rtype, t.code == code)
+    rows = select(t.rid).where(t.rtype == crit.rtype, t.code == code, *_ordinary(table))
     if crit.type == "reference":
         # A reference given only by identifier has no reference row, but it is not missing.
         i = idx_token.c
@@ -104,7 +105,12 @@ def matching_rids(crit: Criterion, env: Env) -> Select[Any]:
         conds = [_token_match(t, v, None) for v in crit.values]
     else:
         conds = [value_condition(crit, t, v, env) for v in crit.values]
-    return select(t.rid).where(t.rtype == crit.rtype, t.code == code, or_(*conds))
+    return select(t.rid).where(t.rtype == crit.rtype, t.code == code, or_(*conds), *_ordinary(table))
+
+
+def _ordinary(table: Any) -> tuple[ColumnElement[bool], ...]:
+    """``grp = 0`` (inline, so both engines can use the partial value index) for ``idx_quantity``."""
+    return (table.c.grp == literal_column("0"),) if table is idx_quantity else ()
 
 
 def value_condition(crit: Criterion, t: Any, value: str, env: Env) -> ColumnElement[bool]:

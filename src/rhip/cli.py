@@ -11,17 +11,43 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rhip.settings import Settings
 
 DEMO_USERS = [
-    # username, password, role, organization, region
+    # username, password, role, organization, region ("@hospital": the demo's busiest hospital)
     ("admin", "Admin@2026", "administrator", None, None),
-    ("doctor", "Doctor@2026", "clinician", None, None),
-    ("cdc", "Cdc@2026", "public-health-officer", None, None),
+    ("doctor", "Doctor@2026", "clinician", "@hospital", None),
+    ("resident", "Resident@2026", "resident", None, None),
+    ("cdc", "Cdc@2026", "public-health-officer", None, "330500"),
     ("auditor", "Auditor@2026", "auditor", None, None),
-    ("integrator", "Integrator@2026", "integrator", None, None),
+    ("integrator", "Integrator@2026", "integrator", "@hospital", None),
 ]
+
+
+def _demo_links(repo: Any) -> tuple[str, str]:
+    """The demo's busiest hospital (most encounters) and one of its patients, for the demo users."""
+    from collections import Counter
+
+    from rhip.fhir.search.parse import parse_query
+    from rhip.security.context import RequestContext
+
+    with repo.unit(RequestContext.system("demo users"), write=False) as unit:
+        found = unit.search(parse_query("Encounter", [("_count", "1000")]))
+        providers: Counter[str] = Counter()
+        subjects: dict[str, str] = {}
+        for row in found.matches:
+            enc = json.loads(row.content)
+            org = (enc.get("serviceProvider") or {}).get("reference", "")
+            subject = (enc.get("subject") or {}).get("reference", "")
+            if org.startswith("Organization/") and subject.startswith("Patient/"):
+                providers[org[13:]] += 1
+                subjects.setdefault(org[13:], subject[8:])
+    if not providers:
+        raise CliError("the demo region has no encounters to attach the demo users to")
+    hospital = providers.most_common(1)[0][0]
+    return hospital, subjects[hospital]
 
 
 class CliError(Exception):
@@ -230,9 +256,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return int(synth.run(args))
 
 
-def prepare_demo(args: argparse.Namespace) -> dict[str, int]:
+def prepare_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Generate and load the demo region and users once (a marker file makes later runs reuse it)."""
-    from rhip.security.accounts import create_user
+    from rhip.security.accounts import create_user, link_patient
     from rhip.security.context import RequestContext
     from rhip.store.bulk import files_of, load, ndjson_lines
     from rhip.store.repository import Repository
@@ -260,22 +286,30 @@ def prepare_demo(args: argparse.Namespace) -> dict[str, int]:
             )
             if report.rejected:
                 raise CliError(f"{report.rejected} demo resources were rejected, first: {report.errors[0]}")
+            hospital, patient = _demo_links(Repository(engine, settings))
             for u, p, role, org, region_code in DEMO_USERS:
-                create_user(engine, username=u, password=p, role=role, organization=org, region=region_code)
-            marker.write_text(json.dumps({"counts": counts, "loaded": report.loaded}))
+                org_id = hospital if org == "@hospital" else org
+                create_user(engine, username=u, password=p, role=role, organization=org_id, region=region_code)
+            link_patient(engine, "resident", patient)
+            marker.write_text(
+                json.dumps({"counts": counts, "loaded": report.loaded, "hospital": hospital, "patient": patient})
+            )
             print(f"loaded {report.loaded} resources in {time.perf_counter() - t0:.1f}s", flush=True)
     finally:
         engine.dispose()
-    loaded: dict[str, int] = json.loads(marker.read_text())
+    loaded: dict[str, Any] = json.loads(marker.read_text())
     return loaded
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Create a demo region under --data-dir, load it, create demo users, then serve."""
-    prepare_demo(args)
+    loaded = prepare_demo(args)
     print("Demo users (POST /auth/token, grant_type=password):")
-    for u, p, role, _, _ in DEMO_USERS:
-        print(f"  {u:<11} {p:<16} {role}")
+    for u, p, role, org, _ in DEMO_USERS:
+        where = f"Organization/{loaded.get('hospital')}" if org == "@hospital" else ""
+        if role == "resident":
+            where = f"Patient/{loaded.get('patient')}"
+        print(f"  {u:<11} {p:<16} {role:<22} {where}")
     return cmd_serve(args)
 
 

@@ -227,7 +227,7 @@ def test_metadata(api: Any) -> None:
     assert params["general-practitioner"] == "reference"
     assert params["_id"] == "token"
     assert {i["code"] for i in patient["interaction"]} >= {"read", "vread", "update", "delete", "create", "search-type"}
-    assert {op["name"] for op in patient["operation"]} == {"everything", "validate"}
+    assert {op["name"] for op in patient["operation"]} == {"everything", "validate", "break-glass"}
     obs = {p["name"]: p["type"] for p in by_type["Observation"]["searchParam"]}
     assert obs["code-value-quantity"] == "composite"
     assert obs["value-quantity"] == "quantity"

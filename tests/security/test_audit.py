@@ -128,12 +128,15 @@ def test_residents_see_who_accessed_their_record(api: Any, engine: Engine) -> No
     pid = api.post("/Patient", json=patient()).headers["Location"].split("/")[4]
     other = api.post("/Patient", json=patient() | {"name": [{"text": "王芳"}]}).headers["Location"].split("/")[4]
     doctor = RequestContext(subject="dr-wang", kind="user", role="clinician", scopes=frozenset({"user/*.read"}))
-    api.client.get(f"/Patient/{pid}", headers=token_for(api, doctor))
+    # no care relationship at any organisation: the read is refused (404), and the attempt is logged
+    assert api.client.get(f"/Patient/{pid}", headers=token_for(api, doctor)).status_code == 404
     api.get(f"/Patient/{other}")
     r = api.get(f"/AuditEvent?patient=Patient/{pid}")
     assert r.status_code == 200
-    who = [e["resource"]["agent"][0]["who"]["identifier"]["value"] for e in r.json()["entry"]]
-    assert who == ["dr-wang", "tester"]  # newest first: the doctor's read, then the creation
+    events_seen = [e["resource"] for e in r.json()["entry"]]
+    who = [e["agent"][0]["who"]["identifier"]["value"] for e in events_seen]
+    assert who == ["dr-wang", "tester"]  # newest first: the doctor's refused read, then the creation
+    assert events_seen[0]["outcome"] == "4"
     # Reading the trail is an access too: the search above is now the newest event about this resident.
     page = api.get(f"/AuditEvent?patient={pid}&_count=1").json()
     (first,) = page["entry"]

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from rhip.fhir.errors import FhirError
 from rhip.security.context import RequestContext
+from rhip.store.access_tables import user_patients
 from rhip.store.schema import auth_clients, auth_users
 
 _HASHER = PasswordHasher()
@@ -120,6 +121,11 @@ def check_user(engine: Engine, username: str, password: str) -> RequestContext:
                 error = "invalid username or password"
     if error is not None or row is None:
         raise FhirError.unauthorized(error or "invalid username or password")
+    patients: tuple[str, ...] = ()
+    if row.role == "resident":
+        with engine.connect() as conn:
+            found = conn.execute(select(user_patients.c.patient).where(user_patients.c.username == username))
+            patients = tuple(sorted(r.patient for r in found))
     return RequestContext(
         subject=username,
         kind="user",
@@ -127,4 +133,14 @@ def check_user(engine: Engine, username: str, password: str) -> RequestContext:
         organization=row.organization,
         region=row.region,
         scopes=frozenset(ROLE_SCOPES[row.role].split()),
+        patients=patients,
     )
+
+
+def link_patient(engine: Engine, username: str, patient: str, relation: str = "self") -> None:
+    """Let a resident user see a Patient record (their own: ``self``; a child's: ``child`` …)."""
+    with engine.begin() as conn:
+        conn.execute(
+            delete(user_patients).where(user_patients.c.username == username, user_patients.c.patient == patient)
+        )
+        conn.execute(insert(user_patients).values(username=username, patient=patient, relation=relation))

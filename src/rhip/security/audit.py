@@ -22,6 +22,27 @@ from rhip.fhir import json as fjson
 from rhip.security.context import RequestContext
 
 _DCM = "http://dicom.nema.org/resources/ontology/DCM"
+_RESTFUL = frozenset(
+    [
+        "read",
+        "vread",
+        "update",
+        "patch",
+        "delete",
+        "history",
+        "history-instance",
+        "history-type",
+        "history-system",
+        "create",
+        "search",
+        "search-type",
+        "search-system",
+        "capabilities",
+        "transaction",
+        "batch",
+        "operation",
+    ]
+)
 GENESIS = "0" * 64
 """``prev`` of the first entry."""
 MAX_ENTITIES = 200
@@ -84,6 +105,8 @@ class Collector:
     patients: set[str] = field(default_factory=set)
     queries: list[str] = field(default_factory=list)
     denied: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
+    """Facts the event must carry whatever the outcome (e.g. a break-glass reason)."""
 
     def note(self, interaction: str, rtype: str | None, id: str | None = None, content: str | None = None) -> None:
         if interaction not in self.interactions:
@@ -100,6 +123,9 @@ class Collector:
 
     def deny(self, what: str) -> None:
         self.denied.append(what)
+
+    def remark(self, text: str) -> None:
+        self.remarks.append(text[:500])
 
     @property
     def empty(self) -> bool:
@@ -142,7 +168,9 @@ def record_from(
         collector.entities,
         sorted(collector.patients),
         collector.queries,
-        "; ".join([*(f"denied: {d}" for d in collector.denied), *([description] if description else [])]),
+        "; ".join(
+            [*collector.remarks, *(f"denied: {d}" for d in collector.denied), *([description] if description else [])]
+        ),
     )
 
 
@@ -186,7 +214,15 @@ def render(seq: int, rec: AuditRecord) -> str:
             "code": "rest",
             "display": "RESTful Operation",
         },
-        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": s} for s in rec.subtypes],
+        "subtype": [
+            {
+                "system": "http://hl7.org/fhir/restful-interaction"
+                if s in _RESTFUL
+                else f"{CANONICAL}/CodeSystem/audit-kind",
+                "code": s,
+            }
+            for s in rec.subtypes
+        ],
         "action": rec.action,
         "recorded": _instant(rec.ts),
         "outcome": rec.outcome,

@@ -21,6 +21,8 @@ class RequestContext:
     purpose: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     request_id: str | None = None
+    patients: tuple[str, ...] = ()
+    """Residents: the Patient ids whose records are theirs (own and dependants'), from ``user_patients``."""
 
     @property
     def source(self) -> str:

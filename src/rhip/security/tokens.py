@@ -42,6 +42,8 @@ def issue(secret: bytes, ctx: RequestContext, ttl: int) -> str:
     for key in ("role", "organization", "region"):
         if getattr(ctx, key):
             claims[key] = getattr(ctx, key)
+    if ctx.patients:
+        claims["patients"] = list(ctx.patients)
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -87,5 +89,6 @@ def _decode(secret: bytes, token: str) -> tuple[RequestContext, float]:
         organization=c.get("organization"),
         region=c.get("region"),
         scopes=frozenset(str(c.get("scope", "")).split()),
+        patients=tuple(str(p) for p in c.get("patients") or () if isinstance(p, str)),
     )
     return ctx, float(c["exp"])

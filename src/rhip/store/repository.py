@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import ColumnElement, Engine, insert, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -28,9 +28,12 @@ from rhip.profiles import ProfileIssue
 from rhip.profiles import validate as profile_findings
 from rhip.security.audit import Collector, load_key, outcome_for, record_from
 from rhip.security.context import RequestContext
-from rhip.security.policy import Access, Policy, ScopePolicy
+from rhip.security.policy import Access, Policy, RolePolicy, RowScope
 from rhip.settings import Settings
 from rhip.store import audit_log, dialect
+from rhip.store.access import predicate as access_predicate
+from rhip.store.access_tables import access_grants
+from rhip.store.consent_rules import sync_consents
 from rhip.store.ids import new_id as make_id
 from rhip.store.index import index_rows
 from rhip.store.schema import resource_versions, resources
@@ -141,8 +144,8 @@ class Repository:
     ) -> None:
         self.engine = engine
         self.settings = settings
-        self.policy: Policy = policy or ScopePolicy()
-        self.write_hooks: list[WriteHook] = list(hooks)
+        self.policy: Policy = policy or RolePolicy()
+        self.write_hooks: list[WriteHook] = [sync_consents, *hooks]
         """Called after versions are written, inside the same transaction (e.g. the master person
         index matching every Patient write); a hook that raises aborts the whole unit."""
         self.tz = settings.tz()
@@ -222,6 +225,9 @@ class Unit:
         self.pending: list[NewVersion] = []
         self.audit = Collector()
         """What this unit touched: one AuditEvent per unit (decision 0013)."""
+        self.rows: RowScope | None = repo.policy.rows(ctx)
+        """Row-level restriction of reads (decision 0014); None = every row of the allowed types."""
+        self._access: ColumnElement[bool] | None = None
         self.deferred = False
         """When True (transaction bundles), writes are buffered and flushed together."""
         self.base_url: str | None = repo.base_url
@@ -286,6 +292,33 @@ class Unit:
             self.audit.deny(f"{access.value} {rtype}")
             raise
 
+    def access(self) -> ColumnElement[bool] | None:
+        """The SQL predicate of this unit's row scope (None when unrestricted)."""
+        if self.rows is None:
+            return None
+        if self._access is None:
+            self._access = access_predicate(self.rows, self.repo.now_ms())
+        return self._access
+
+    def invalidate_access(self) -> None:
+        """Forget the cached predicate (grants or consents changed within this unit)."""
+        self._access = None
+
+    def visible(self, rid: int) -> bool:
+        """Whether the row scope lets this unit read resource ``rid``."""
+        access = self.access()
+        if access is None:
+            return True
+        return self.conn.execute(select(resources.c.rid).where(resources.c.rid == rid, access)).first() is not None
+
+    def _require_visible(self, rid: int, rtype: str, id: str, content: str | None) -> None:
+        # Not found rather than forbidden: a record outside the caller's scope must not reveal it exists.
+        # The attempt is audited with the resident concerned, so it shows in their access log.
+        if not self.visible(rid):
+            self.audit.note("read", rtype, id, content)
+            self.audit.deny(f"read {rtype}/{id}")
+            raise FhirError.not_found(f"{rtype}/{id}")
+
     # -- reads -------------------------------------------------------------------------------
     def _current(self, rtype: str, rid_or_id: str, *, lock: bool = False) -> Any:
         stmt = select(
@@ -310,6 +343,7 @@ class Unit:
         ).first()
         if row is None:
             raise FhirError.not_found(f"{rtype}/{id}")
+        self._require_visible(row.rid, rtype, id, row.content)
         stored = Stored(rtype, id, row.version, row.lu, row.content, rid=row.rid)
         self.audit.note("read", rtype, id, row.content)
         if stored.deleted:
@@ -335,6 +369,7 @@ class Unit:
         ).first()
         if row is None:
             raise FhirError.not_found(f"{rtype}/{id}/_history/{version}")
+        self._require_visible(row.rid, rtype, id, row.content)
         stored = Stored(rtype, id, int(version), row.lu, row.content, row.method, row.rid)
         self.audit.note("vread", rtype, id, row.content)
         if stored.deleted:
@@ -472,7 +507,7 @@ class Unit:
                 q.types = tuple(allowed)
         self.flush()
         env = Env(self.repo.tz, self.base_url, self.repo.now_ms())
-        result = run_search(self.conn, q, env, max_include=self.repo.settings.max_include)
+        result = run_search(self.conn, q, env, max_include=self.repo.settings.max_include, access=self.access())
         result.included = [row for row in result.included if policy.allows(self.ctx, Access.READ, row.rtype)]
         kind = "search-type" if q.rtype else "search-system"
         self.audit.query(kind, f"{q.rtype or ''}?{'&'.join(f'{k}={v}' for k, v in q.echo)}")
@@ -503,6 +538,9 @@ class Unit:
                 stmt = stmt.where(v.rtype.in_(allowed))
         if id is not None:
             stmt = stmt.where(v.id == id)
+        access = self.access()
+        if access is not None:
+            stmt = stmt.where(v.rid.in_(select(resources.c.rid).where(access)))
         if since_ms is not None:
             stmt = stmt.where(v.lu >= since_ms)
         if cursor:
@@ -522,6 +560,37 @@ class Unit:
             self.audit.note(kind, st.rtype, st.id, st.content)
         return out, next_cursor
 
+    # -- break-glass ---------------------------------------------------------------------------
+    def break_glass(self, patient_id: str, reason: str, minutes: int) -> int:
+        """Grant this clinician emergency access to one patient's record for ``minutes`` (decision 0015).
+
+        The grant is flagged in the audit trail with its reason (so the resident and auditors see it)
+        and expires by itself; confidentiality-V data stays hidden. Returns the expiry (epoch ms).
+        """
+        self.authorize(Access.READ, "Patient")
+        if self.ctx.kind != "user" or self.ctx.role != "clinician":
+            self.audit.deny(f"break-glass Patient/{patient_id}")
+            raise FhirError.forbidden("only clinicians may break the glass", "只有临床医务人员可以紧急授权访问")
+        current = self._current("Patient", patient_id)
+        if current is None or current.deleted:
+            raise FhirError.not_found(f"Patient/{patient_id}")
+        now = self.repo.now_ms()
+        expires = now + minutes * 60_000
+        self.conn.execute(
+            insert(access_grants).values(
+                subject=self.ctx.subject,
+                patient=patient_id,
+                kind="break-glass",
+                reason=reason,
+                granted=now,
+                expires=expires,
+            )
+        )
+        self.audit.note("break-glass", "Patient", patient_id)
+        self.audit.remark(f"break-glass for {minutes} min: {reason}")
+        self.invalidate_access()
+        return expires
+
     # -- the audit trail ---------------------------------------------------------------------
     def audit_events(
         self,
@@ -535,6 +604,12 @@ class Unit:
     ) -> list[tuple[int, str]]:
         """AuditEvents newest first (reading the trail is audited like any other read)."""
         self.authorize(Access.READ, "AuditEvent")
+        if self.rows is not None and patient not in self.rows.patients:  # residents: their own record only
+            self.audit.deny("read AuditEvent of another record")
+            raise FhirError.forbidden(
+                "residents may read the audit events of their own record: give patient=<your Patient id>",
+                "居民只能查看本人健康档案的访问记录，请指定 patient 参数",
+            )
         rows = audit_log.search(
             self.conn,
             patient=patient,
@@ -562,8 +637,10 @@ class Unit:
         """404 unless the resource exists or existed (history of a deleted resource is readable)."""
         self.authorize(Access.READ, rtype)
         self.flush()
-        if self._current(rtype, id) is None:
+        current = self._current(rtype, id)
+        if current is None:
             raise FhirError.not_found(f"{rtype}/{id}")
+        self._require_visible(current.rid, rtype, id, None)
 
     def exists(self, rtype: str, id: str) -> bool:
         """Whether a (not deleted) resource exists; used to check references inside bundles."""

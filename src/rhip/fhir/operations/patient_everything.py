@@ -67,6 +67,9 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
     member = select(x.rid).where(x.ref_type == "Patient", x.ref_id == id, or_(*conds)).distinct() if conds else None
     stmt = select(r.rid).where(r.deleted.is_(False))
     stmt = stmt.where(r.rid.in_(member)) if member is not None else stmt.where(r.rid == -1)
+    access = unit.access()
+    if access is not None:  # labels and refused categories inside a visible record (decision 0014)
+        stmt = stmt.where(access)
     if since_ms is not None:
         stmt = stmt.where(r.lu >= since_ms)
     cursor = q.get("_cursor")
@@ -92,7 +95,7 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
     ]
     referenced = [
         row
-        for row in fetch_rows(unit.conn, extra)
+        for row in fetch_rows(unit.conn, extra, access)
         if (not types or row.rtype in types) and policy.allows(ctx, Access.READ, row.rtype)
     ]
     entries: list[dict[str, Any]] = []

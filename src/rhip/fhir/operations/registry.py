@@ -27,6 +27,7 @@ def _operations() -> list[Operation]:
         codesystem_subsumes,
         codesystem_validate_code,
         conceptmap_translate,
+        patient_break_glass,
         patient_everything,
         validate,
         valueset_expand,
@@ -35,6 +36,7 @@ def _operations() -> list[Operation]:
 
     return [
         patient_everything.DEFINITION,
+        patient_break_glass.DEFINITION,
         validate.DEFINITION,
         codesystem_lookup.DEFINITION,
         codesystem_validate_code.DEFINITION,

@@ -111,9 +111,14 @@ def _after(keys: list[tuple[Any, bool]], last: list[Any]) -> ColumnElement[bool]
     return cond
 
 
-def run_search(conn: Connection, q: SearchQuery, env: Env, *, max_include: int) -> SearchResult:
+def run_search(
+    conn: Connection, q: SearchQuery, env: Env, *, max_include: int, access: ColumnElement[bool] | None = None
+) -> SearchResult:
+    """Run a search; ``access`` (rhip.store.access) limits matches, totals and includes to permitted rows."""
     r = resources.c
     where: list[ColumnElement[bool]] = [r.deleted.is_(False)]
+    if access is not None:
+        where.append(access)
     if q.types:
         where.append(r.rtype.in_(q.types) if len(q.types) > 1 else r.rtype == q.types[0])
     for crit in q.criteria:
@@ -148,12 +153,12 @@ def run_search(conn: Connection, q: SearchQuery, env: Env, *, max_include: int) 
     matches = fetch_rows(conn, [row.rid for row in rows])
     result = SearchResult(matches, total=total, next_cursor=next_cursor)
     if q.include or q.revinclude:
-        result.included = _includes(conn, q, matches, max_include)
+        result.included = _includes(conn, q, matches, max_include, access)
     return result
 
 
-def fetch_rows(conn: Connection, rids: list[int]) -> list[Row]:
-    """Current versions for ``rids``, in the given order."""
+def fetch_rows(conn: Connection, rids: list[int], access: ColumnElement[bool] | None = None) -> list[Row]:
+    """Current versions for ``rids``, in the given order (only permitted ones when ``access`` is given)."""
     if not rids:
         return []
     v = resource_versions.c
@@ -161,13 +166,15 @@ def fetch_rows(conn: Connection, rids: list[int]) -> list[Row]:
     stmt = (
         select(r.rid, r.rtype, r.id, r.version, r.lu, v.content)
         .select_from(resources.join(resource_versions, and_(v.rid == r.rid, v.version == r.version)))
-        .where(r.rid.in_(rids), r.deleted.is_(False))
+        .where(r.rid.in_(rids), r.deleted.is_(False), *([access] if access is not None else []))
     )
     by_rid = {row.rid: Row(*row) for row in conn.execute(stmt)}
     return [by_rid[rid] for rid in rids if rid in by_rid]
 
 
-def _includes(conn: Connection, q: SearchQuery, matches: list[Row], limit: int) -> list[Row]:
+def _includes(
+    conn: Connection, q: SearchQuery, matches: list[Row], limit: int, access: ColumnElement[bool] | None
+) -> list[Row]:
     seen = {m.rid for m in matches}
     out: list[Row] = []
     frontier = matches
@@ -186,7 +193,7 @@ def _includes(conn: Connection, q: SearchQuery, matches: list[Row], limit: int) 
         if len(out) + len(new) > limit:
             raise FhirError.too_costly(f"_include/_revinclude would add more than {limit} resources")
         seen.update(new)
-        frontier = fetch_rows(conn, new)
+        frontier = fetch_rows(conn, new, access)
         out += frontier
         first = False
         if not any(i.iterate for i in (*q.include, *q.revinclude)):

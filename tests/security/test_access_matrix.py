@@ -1,0 +1,273 @@
+"""The authorisation matrix of the security issue: every role × interaction, allowed and denied,
+including the leak paths (_include/_revinclude, chains, _has, counts, history, $everything, bundle
+GET entries), consent refusals, confidentiality labels and break-glass; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from rhip.security import tokens
+from rhip.security.accounts import ROLE_SCOPES
+from rhip.security.context import RequestContext
+
+V = {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "V"}
+PSY = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}
+
+
+def put(api: Any, res: dict[str, Any]) -> None:
+    r = api.put(f"/{res['resourceType']}/{res['id']}", json=res)
+    assert r.status_code in (200, 201), r.text
+
+
+def obs(id: str, patient: str, *labels: dict[str, str]) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": id,
+        "status": "final",
+        "code": {"text": id},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": "2025-03-01",
+    }
+    if labels:
+        res["meta"] = {"security": list(labels)}
+    return res
+
+
+@pytest.fixture
+def region(api: Any) -> Any:
+    """p1 treated at org-a (o1, o1v very restricted, o1psy mental health), p2 at org-b (o2),
+    p3 treated at org-a but refusing org-a by Consent (o3)."""
+    for org in ("org-a", "org-b"):
+        put(api, {"resourceType": "Organization", "id": org, "name": org})
+    for pid, org in (("p1", "org-a"), ("p2", "org-b"), ("p3", "org-a")):
+        put(api, {"resourceType": "Patient", "id": pid, "name": [{"text": f"患者{pid}", "family": pid}]})
+        put(
+            api,
+            {
+                "resourceType": "Encounter",
+                "id": f"e-{pid}",
+                "status": "finished",
+                "class": {"code": "AMB"},
+                "subject": {"reference": f"Patient/{pid}"},
+                "serviceProvider": {"reference": f"Organization/{org}"},
+            },
+        )
+    put(api, obs("o1", "p1"))
+    put(api, obs("o1v", "p1", V))
+    put(api, obs("o1psy", "p1", PSY))
+    put(api, obs("o2", "p2"))
+    put(api, obs("o3", "p3"))
+    consent = {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "category": [{"text": "privacy"}],
+        "patient": {"reference": "Patient/p3"},
+        "provision": {
+            "type": "deny",
+            "actor": [{"role": {"text": "x"}, "reference": {"reference": "Organization/org-a"}}],
+        },
+    }
+    assert api.post("/Consent", json=consent).status_code == 201
+    psy = {**consent, "patient": {"reference": "Patient/p1"}}
+    psy["provision"] = {"type": "deny", "securityLabel": [PSY]}
+    assert api.post("/Consent", json=psy).status_code == 201
+    return api
+
+
+def as_user(api: Any, role: str, **kw: Any) -> Callable[..., Any]:
+    ctx = RequestContext(
+        subject=f"{role}-user", kind="user", role=role, scopes=frozenset(ROLE_SCOPES[role].split()), **kw
+    )
+    headers = {"Authorization": f"Bearer {tokens.issue(api.client.app.state.jwt_secret, ctx, 600)}"}
+
+    def call(method: str, url: str, **more: Any) -> Any:
+        return api.client.request(method, url, headers=headers, **more)
+
+    return call
+
+
+def ids(bundle: dict[str, Any], mode: str | None = "match") -> set[str]:
+    return {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}"
+        for e in bundle.get("entry", [])
+        if mode is None or e.get("search", {}).get("mode") == mode
+    }
+
+
+ROLES: dict[str, dict[str, Any]] = {
+    "resident": {"patients": ("p1",)},
+    "clinician-a": {"organization": "org-a"},
+    "clinician-b": {"organization": "org-b"},
+    "clinician-none": {},
+    "public-health-officer": {"region": "330523"},
+    "administrator": {},
+    "auditor": {},
+    "integrator": {"organization": "org-a"},
+}
+
+
+def user(api: Any, name: str) -> Callable[..., Any]:
+    role = name.split("-")[0] if name.startswith("clinician") else name
+    return as_user(api, role, **ROLES[name])
+
+
+# Observations each role finds with GET /Observation (None: the search itself is refused, 403).
+VISIBLE_OBSERVATIONS: dict[str, set[str] | None] = {
+    "resident": {"o1", "o1v", "o1psy"},  # their whole record, labels included
+    "clinician-a": {"o1"},  # p1 without V and the refused PSY category; p3 refused org-a; p2 elsewhere
+    "clinician-b": {"o2"},
+    "clinician-none": set(),
+    "public-health-officer": None,
+    "administrator": None,
+    "auditor": None,
+    "integrator": None,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROLES))
+def test_search_and_count_show_only_permitted_rows(region: Any, name: str) -> None:
+    call = user(region, name)
+    expected = VISIBLE_OBSERVATIONS[name]
+    r = call("GET", "/Observation")
+    if expected is None:
+        assert r.status_code == 403
+        assert call("GET", "/Observation?_summary=count").status_code == 403
+        return
+    assert r.status_code == 200
+    assert ids(r.json()) == {f"Observation/{o}" for o in expected}
+    assert r.json()["total"] == len(expected)
+    assert call("GET", "/Observation?_summary=count").json()["total"] == len(expected)
+    system_wide = call("GET", "/?_type=Observation").json()
+    assert ids(system_wide) == {f"Observation/{o}" for o in expected}
+
+
+READS = {
+    # url: roles that may read it (others: 404 for rows out of scope, 403 for types out of scope)
+    "/Patient/p1": {"resident", "clinician-a"},
+    "/Patient/p2": {"clinician-b"},
+    "/Patient/p3": set(),  # refused org-a by Consent; nobody else treats p3
+    "/Observation/o1": {"resident", "clinician-a"},
+    "/Observation/o1v": {"resident"},
+    "/Observation/o1psy": {"resident"},
+    "/Observation/o1/_history/1": {"resident", "clinician-a"},
+    "/Organization/org-a": {
+        "resident",
+        "clinician-a",
+        "clinician-b",
+        "clinician-none",
+        "public-health-officer",
+        "administrator",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROLES))
+@pytest.mark.parametrize("url", sorted(READS))
+def test_reads(region: Any, name: str, url: str) -> None:
+    status = user(region, name)("GET", url).status_code
+    if name in READS[url]:
+        assert status == 200
+    else:
+        assert status in (403, 404)
+
+
+def test_include_revinclude_chain_and_has_do_not_leak(region: Any) -> None:
+    call = user(region, "clinician-a")
+    inc = call("GET", "/Observation?_include=Observation:subject").json()
+    assert ids(inc, "include") == {"Patient/p1"}
+    rev = call("GET", "/Patient?_revinclude=Observation:subject").json()
+    assert ids(rev) == {"Patient/p1"}
+    assert ids(rev, "include") == {"Observation/o1"}  # not o1v (label V), not o1psy (refused category)
+    chained = call("GET", "/Observation?subject:Patient.name=p2").json()
+    assert ids(chained) == set()
+    assert chained["total"] == 0
+    has = call("GET", "/Patient?_has:Observation:subject:status=final").json()
+    assert ids(has) == {"Patient/p1"}
+    iterate = call("GET", "/Encounter?_include=Encounter:subject&_revinclude:iterate=Observation:subject").json()
+    assert ids(iterate, None) == {"Encounter/e-p1", "Patient/p1", "Observation/o1"}
+
+
+def test_history_and_everything_do_not_leak(region: Any) -> None:
+    call = user(region, "clinician-a")
+    hist = call("GET", "/Observation/_history").json()
+    assert {f"{e['request']['url']}" for e in hist.get("entry", [])} <= {"Observation/o1"}
+    assert call("GET", "/Observation/o2/_history").status_code == 404
+    everything = call("GET", "/Patient/p1/$everything").json()
+    got = ids(everything, None)
+    assert {"Patient/p1", "Observation/o1", "Encounter/e-p1"} <= got
+    assert not got & {"Observation/o1v", "Observation/o1psy", "Observation/o2", "Patient/p2"}
+    assert call("GET", "/Patient/p2/$everything").status_code == 404
+
+
+def test_bundle_get_entries_obey_the_same_rules(region: Any) -> None:
+    call = user(region, "clinician-a")
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"request": {"method": "GET", "url": "Patient/p1"}},
+            {"request": {"method": "GET", "url": "Patient/p2"}},
+            {"request": {"method": "GET", "url": "Observation?subject=Patient/p2"}},
+        ],
+    }
+    out = call("POST", "/", json=batch).json()
+    statuses = [e["response"]["status"][:3] for e in out["entry"]]
+    assert statuses == ["200", "404", "200"]
+    assert out["entry"][2]["resource"].get("total") == 0
+
+
+def test_writes_by_role(region: Any) -> None:
+    new = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": "Patient/p1"},
+    }
+    new["effectiveDateTime"] = "2025-01-01"
+    assert user(region, "resident")("POST", "/Observation", json=new).status_code == 403
+    assert user(region, "auditor")("POST", "/Observation", json=new).status_code == 403
+    assert user(region, "integrator")("POST", "/Observation", json=new).status_code == 201
+    assert user(region, "integrator")("GET", "/Observation").status_code == 403  # write-only feed
+    assert user(region, "clinician-a")("POST", "/Observation", json=new).status_code == 201
+
+
+def test_audit_trail_access_by_role(region: Any) -> None:
+    assert user(region, "auditor")("GET", "/AuditEvent").status_code == 200
+    assert user(region, "resident")("GET", "/AuditEvent?patient=p1").status_code == 200
+    assert user(region, "resident")("GET", "/AuditEvent?patient=p2").status_code == 403
+    assert user(region, "resident")("GET", "/AuditEvent").status_code == 403
+    assert user(region, "clinician-a")("GET", "/AuditEvent?patient=p1").status_code == 403
+    assert user(region, "administrator")("GET", "/AuditEvent").status_code == 403
+
+
+def test_break_glass_grants_time_limited_flagged_access(region: Any) -> None:
+    doctor = user(region, "clinician-b")
+    assert doctor("GET", "/Patient/p1").status_code == 404
+    params = {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": "昏迷急诊，需查既往史"}]}
+    assert doctor("POST", "/Patient/p1/$break-glass", json={"resourceType": "Parameters"}).status_code == 400
+    r = doctor("POST", "/Patient/p1/$break-glass", json=params)
+    assert r.status_code == 200
+    assert doctor("GET", "/Patient/p1").status_code == 200
+    assert ids(doctor("GET", "/Observation?subject=Patient/p1").json()) == {"Observation/o1", "Observation/o1psy"}
+    assert doctor("GET", "/Observation/o1v").status_code == 404  # V stays with the resident
+    log = user(region, "resident")("GET", "/AuditEvent?patient=p1").json()
+    flagged = [e["resource"] for e in log["entry"] if "break-glass" in e["resource"].get("outcomeDesc", "")]
+    assert flagged
+    assert flagged[0]["agent"][0]["who"]["identifier"]["value"] == "clinician-user"
+    assert "昏迷急诊" in flagged[0]["outcomeDesc"]
+    assert user(region, "resident")("POST", "/Patient/p1/$break-glass", json=params).status_code == 403
+
+
+def test_a_withdrawn_consent_restores_access(region: Any) -> None:
+    doctor = user(region, "clinician-a")
+    assert doctor("GET", "/Patient/p3").status_code == 404
+    consents = region.get("/Consent?patient=Patient/p3").json()["entry"]
+    consent = consents[0]["resource"]
+    consent["status"] = "inactive"
+    assert region.put(f"/Consent/{consent['id']}", json=consent).status_code == 200
+    assert doctor("GET", "/Patient/p3").status_code == 200
+    assert ids(doctor("GET", "/Observation").json()) == {"Observation/o1", "Observation/o3"}

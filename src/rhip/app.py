@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from rhip import __version__
+from rhip import __version__, platform
 from rhip.api import auth_http, fhir_http
 from rhip.fhir.errors import FhirError
 from rhip.security.tokens import load_secret
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None, repo: Repository | None = None)
     if repo is None:
         engine = make_engine(settings.database_url())
         migrate(engine)
-        repo = Repository(engine, settings)
+        repo = platform.repository(engine, settings)
     app = FastAPI(
         title="rhip 区域全民健康信息平台 FHIR R4 API",
         version=__version__,

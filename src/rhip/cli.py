@@ -1,4 +1,4 @@
-"""Command line: ``rhip serve | demo | synth | import | client create | user create``.
+"""Command line: ``rhip serve | demo | synth | import | client create | user create | mpi train|dedupe``.
 
 Every command exits non-zero with a one-line reason on failure. Flags mirror ``RHIP_`` variables.
 """
@@ -11,43 +11,17 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from rhip.settings import Settings
 
 DEMO_USERS = [
-    # username, password, role, organization, region ("@hospital": the demo's busiest hospital)
+    # username, password, role, organization, region
     ("admin", "Admin@2026", "administrator", None, None),
-    ("doctor", "Doctor@2026", "clinician", "@hospital", None),
-    ("resident", "Resident@2026", "resident", None, None),
-    ("cdc", "Cdc@2026", "public-health-officer", None, "330500"),
+    ("doctor", "Doctor@2026", "clinician", None, None),
+    ("cdc", "Cdc@2026", "public-health-officer", None, None),
     ("auditor", "Auditor@2026", "auditor", None, None),
-    ("integrator", "Integrator@2026", "integrator", "@hospital", None),
+    ("integrator", "Integrator@2026", "integrator", None, None),
 ]
-
-
-def _demo_links(repo: Any) -> tuple[str, str]:
-    """The demo's busiest hospital (most encounters) and one of its patients, for the demo users."""
-    from collections import Counter
-
-    from rhip.fhir.search.parse import parse_query
-    from rhip.security.context import RequestContext
-
-    with repo.unit(RequestContext.system("demo users"), write=False) as unit:
-        found = unit.search(parse_query("Encounter", [("_count", "1000")]))
-        providers: Counter[str] = Counter()
-        subjects: dict[str, str] = {}
-        for row in found.matches:
-            enc = json.loads(row.content)
-            org = (enc.get("serviceProvider") or {}).get("reference", "")
-            subject = (enc.get("subject") or {}).get("reference", "")
-            if org.startswith("Organization/") and subject.startswith("Patient/"):
-                providers[org[13:]] += 1
-                subjects.setdefault(org[13:], subject[8:])
-    if not providers:
-        raise CliError("the demo region has no encounters to attach the demo users to")
-    hospital = providers.most_common(1)[0][0]
-    return hospital, subjects[hospital]
 
 
 class CliError(Exception):
@@ -256,9 +230,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return int(synth.run(args))
 
 
-def prepare_demo(args: argparse.Namespace) -> dict[str, Any]:
+def prepare_demo(args: argparse.Namespace) -> dict[str, int]:
     """Generate and load the demo region and users once (a marker file makes later runs reuse it)."""
-    from rhip.security.accounts import create_user, link_patient
+    from rhip.security.accounts import create_user
     from rhip.security.context import RequestContext
     from rhip.store.bulk import files_of, load, ndjson_lines
     from rhip.store.repository import Repository
@@ -286,31 +260,81 @@ def prepare_demo(args: argparse.Namespace) -> dict[str, Any]:
             )
             if report.rejected:
                 raise CliError(f"{report.rejected} demo resources were rejected, first: {report.errors[0]}")
-            hospital, patient = _demo_links(Repository(engine, settings))
             for u, p, role, org, region_code in DEMO_USERS:
-                org_id = hospital if org == "@hospital" else org
-                create_user(engine, username=u, password=p, role=role, organization=org_id, region=region_code)
-            link_patient(engine, "resident", patient)
-            marker.write_text(
-                json.dumps({"counts": counts, "loaded": report.loaded, "hospital": hospital, "patient": patient})
-            )
+                create_user(engine, username=u, password=p, role=role, organization=org, region=region_code)
+            marker.write_text(json.dumps({"counts": counts, "loaded": report.loaded}))
             print(f"loaded {report.loaded} resources in {time.perf_counter() - t0:.1f}s", flush=True)
     finally:
         engine.dispose()
-    loaded: dict[str, Any] = json.loads(marker.read_text())
+    loaded: dict[str, int] = json.loads(marker.read_text())
     return loaded
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Create a demo region under --data-dir, load it, create demo users, then serve."""
-    loaded = prepare_demo(args)
+    prepare_demo(args)
     print("Demo users (POST /auth/token, grant_type=password):")
-    for u, p, role, org, _ in DEMO_USERS:
-        where = f"Organization/{loaded.get('hospital')}" if org == "@hospital" else ""
-        if role == "resident":
-            where = f"Patient/{loaded.get('patient')}"
-        print(f"  {u:<11} {p:<16} {role:<22} {where}")
+    for u, p, role, _, _ in DEMO_USERS:
+        print(f"  {u:<11} {p:<16} {role}")
     return cmd_serve(args)
+
+
+def cmd_mpi_train(args: argparse.Namespace) -> int:
+    """Fit the matching model on the stored Patients (EM) and store it as the newest version."""
+    from rhip import platform
+    from rhip.mpi.jobs import train_stored
+    from rhip.mpi.online import Matcher
+
+    engine = _engine(_settings(args))
+    t0 = time.perf_counter()
+    try:
+        model = train_stored(engine, Matcher(trusted_sources=platform.trusted_sources()), u_pairs=args.u_pairs)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        engine.dispose()
+    out = {"version": model.version, "prior": model.prior, "seconds": round(time.perf_counter() - t0, 1)}
+    print(json.dumps({**out, "records": model.trained.get("records")}, ensure_ascii=False))
+    return 0
+
+
+def cmd_mpi_dedupe(args: argparse.Namespace) -> int:
+    """Re-link the whole database as online matching would (resumable; --restart starts over)."""
+    from dataclasses import asdict
+
+    from rhip import platform
+    from rhip.mpi.jobs import dedupe
+    from rhip.mpi.online import Matcher
+
+    engine = _engine(_settings(args))
+    try:
+        report = dedupe(
+            engine,
+            Matcher(trusted_sources=platform.trusted_sources()),
+            restart=args.restart,
+            chunk=args.chunk,
+            progress=lambda n: (
+                print(f"{n} registrations", file=sys.stderr, flush=True) if n % 10000 < args.chunk else None
+            ),
+        )
+    finally:
+        engine.dispose()
+    print(json.dumps(asdict(report), ensure_ascii=False))
+    return 0
+
+
+def _add_mpi_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("mpi", help="master person index (居民主索引): train the model, re-link the database")
+    msub = p.add_subparsers(dest="action", required=True)
+    m = msub.add_parser("train", help="fit the matching model (EM) on the stored Patients; stores a new version")
+    _db_flag(m)
+    m.add_argument("--u-pairs", dest="u_pairs", type=int, default=200_000, help="random pairs for u")
+    m.set_defaults(func=cmd_mpi_train)
+    m = msub.add_parser("dedupe", help="re-link every Patient exactly as online matching does (resumable)")
+    _db_flag(m)
+    m.add_argument("--restart", action="store_true", help="discard an interrupted run's progress and start over")
+    m.add_argument("--chunk", type=int, default=500, help="registrations per transaction")
+    m.set_defaults(func=cmd_mpi_dedupe)
 
 
 def _db_flag(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -407,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = ssub.add_parser("list", help="list sources with their own strictness, and the default")
     _db_flag(s)
     s.set_defaults(func=cmd_source_list)
+    _add_mpi_commands(sub)
     return ap
 
 

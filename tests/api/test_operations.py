@@ -227,7 +227,11 @@ def test_metadata(api: Any) -> None:
     assert params["general-practitioner"] == "reference"
     assert params["_id"] == "token"
     assert {i["code"] for i in patient["interaction"]} >= {"read", "vread", "update", "delete", "create", "search-type"}
-    assert {op["name"] for op in patient["operation"]} == {"everything", "validate", "break-glass"}
+    assert {op["name"] for op in patient["operation"]} == {
+        "everything",
+        "validate",
+        *("match", "ihe-pix", "mpi-person", "merge", "unmerge", "link", "unlink", "mpi-review"),
+    }
     obs = {p["name"]: p["type"] for p in by_type["Observation"]["searchParam"]}
     assert obs["code-value-quantity"] == "composite"
     assert obs["value-quantity"] == "quantity"

@@ -17,14 +17,55 @@ Typical use::
 
 from __future__ import annotations
 
-from rhip.mpi.blocking import BlockingRule, block_on, block_on_unordered, candidate_pairs
-from rhip.mpi.comparison import Comparison, Level
-from rhip.mpi.frequencies import NO_FREQUENCIES, TermFrequencies, term_frequencies
-from rhip.mpi.linker import DECISIONS, FieldVerdict, LinkResult, PairExplanation, compare, explain, link
-from rhip.mpi.model import MatchModel
-from rhip.mpi.records import patient_record
-from rhip.mpi.spec import LinkSpec, person_spec
-from rhip.mpi.training import TrainingRecord, train
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rhip.mpi.blocking import BlockingRule, block_on, block_on_unordered, candidate_pairs
+    from rhip.mpi.comparison import Comparison, Level
+    from rhip.mpi.frequencies import NO_FREQUENCIES, TermFrequencies, term_frequencies
+    from rhip.mpi.linker import DECISIONS, FieldVerdict, LinkResult, PairExplanation, compare, explain, link
+    from rhip.mpi.model import MatchModel
+    from rhip.mpi.records import patient_record
+    from rhip.mpi.spec import LinkSpec, person_spec
+    from rhip.mpi.training import TrainingRecord, train
+
+# Where each public name lives. Imported on first use (PEP 562), so that ``rhip.store`` can import
+# ``rhip.mpi.tables`` without loading pypinyin, OpenCC and numpy into every process that opens a database.
+_HOME = {
+    "DECISIONS": "linker",
+    "NO_FREQUENCIES": "frequencies",
+    "BlockingRule": "blocking",
+    "Comparison": "comparison",
+    "FieldVerdict": "linker",
+    "Level": "comparison",
+    "LinkResult": "linker",
+    "LinkSpec": "spec",
+    "MatchModel": "model",
+    "PairExplanation": "linker",
+    "TermFrequencies": "frequencies",
+    "TrainingRecord": "training",
+    "block_on": "blocking",
+    "block_on_unordered": "blocking",
+    "candidate_pairs": "blocking",
+    "compare": "linker",
+    "explain": "linker",
+    "link": "linker",
+    "patient_record": "records",
+    "person_spec": "spec",
+    "term_frequencies": "frequencies",
+    "train": "training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'rhip.mpi' has no attribute {name!r}")
+    value = getattr(import_module(f"rhip.mpi.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DECISIONS",

@@ -27,8 +27,14 @@ def _operations() -> list[Operation]:
         codesystem_subsumes,
         codesystem_validate_code,
         conceptmap_translate,
-        patient_break_glass,
         patient_everything,
+        patient_ihe_pix,
+        patient_link,
+        patient_match,
+        patient_merge,
+        patient_mpi_person,
+        patient_mpi_review,
+        patient_unmerge,
         validate,
         valueset_expand,
         valueset_validate_code,
@@ -36,7 +42,6 @@ def _operations() -> list[Operation]:
 
     return [
         patient_everything.DEFINITION,
-        patient_break_glass.DEFINITION,
         validate.DEFINITION,
         codesystem_lookup.DEFINITION,
         codesystem_validate_code.DEFINITION,
@@ -44,6 +49,14 @@ def _operations() -> list[Operation]:
         valueset_expand.DEFINITION,
         codesystem_subsumes.DEFINITION,
         conceptmap_translate.DEFINITION,
+        patient_match.DEFINITION,
+        patient_ihe_pix.DEFINITION,
+        patient_mpi_person.DEFINITION,
+        patient_merge.DEFINITION,
+        patient_unmerge.DEFINITION,
+        patient_link.LINK,
+        patient_link.UNLINK,
+        patient_mpi_review.DEFINITION,
     ]
 
 

@@ -1,0 +1,387 @@
+"""SQL on the master person index tables: keys and blocks, candidates, registrations, persons, decisions.
+
+Everything here runs on the caller's connection, inside the caller's transaction (a repository unit
+or a dedupe chunk). Lock order, to keep concurrent writers free of deadlocks on PostgreSQL: advisory
+locks on the blocking-key hashes (sorted), then ``mpi_blocks`` / ``mpi_term_counts`` rows (sorted),
+then ``mpi_persons`` rows (ascending person). SQLite runs one writer at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from rhip.mpi import records_json
+from rhip.mpi.golden import Member, golden_values
+from rhip.mpi.keys import StoredKey
+from rhip.mpi.tables import (
+    mpi_blocks,
+    mpi_decisions,
+    mpi_keys,
+    mpi_persons,
+    mpi_registrations,
+    mpi_reviews,
+    mpi_term_counts,
+)
+from rhip.store import dialect
+
+TOTAL_SHARDS = 16
+"""Totals of term counts are spread over 16 rows so concurrent writers rarely wait on the same one."""
+
+
+@dataclass(slots=True)
+class Registration:
+    """A stored registration (``record`` decoded)."""
+
+    rid: int
+    id: str
+    person: int
+    status: str
+    source: str
+    trust: int
+    lu: int
+    record: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Person:
+    person: int
+    status: str
+    replaced_by: int | None
+    ric_valid: str | None
+    version: int
+    golden: dict[str, Any]
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    return (postgresql.insert if dialect.is_postgres(conn) else sqlite.insert)(table)
+
+
+def lock_keys(conn: Connection, hashes: Iterable[int]) -> None:
+    """PostgreSQL: transaction-scoped advisory locks on the key hashes, in ascending order.
+
+    Two writers of the same person share at least one key (the one that would make them candidates),
+    so the second waits until the first commits and then sees its registration. Ascending order means
+    two writers never wait on each other in a cycle. SQLite needs nothing (one writer at a time).
+    """
+    keys = sorted(set(hashes))
+    if keys and dialect.is_postgres(conn):
+        conn.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%(k)s::bigint[]) AS k ORDER BY 1) s", {"k": keys}
+        )
+
+
+def add_keys(conn: Connection, rid: int, keys: Sequence[StoredKey]) -> dict[int, int]:
+    """Store a registration's keys; returns each key's block size afterwards (``kh`` → n)."""
+    if not keys:
+        return {}
+    conn.execute(mpi_keys.insert(), [{"rid": rid, "rule": k.rule, "kh": k.kh, "sort": k.sort} for k in keys])
+    stmt = _insert(conn, mpi_blocks)
+    stmt = stmt.on_conflict_do_update(index_elements=["kh"], set_={"n": mpi_blocks.c.n + stmt.excluded.n})
+    conn.execute(stmt, [{"kh": kh, "n": 1} for kh in sorted({k.kh for k in keys})])
+    rows = conn.execute(select(mpi_blocks.c.kh, mpi_blocks.c.n).where(mpi_blocks.c.kh.in_([k.kh for k in keys])))
+    return {int(r.kh): int(r.n) for r in rows}
+
+
+def block_sizes(conn: Connection, hashes: Sequence[int]) -> dict[int, int]:
+    if not hashes:
+        return {}
+    rows = conn.execute(select(mpi_blocks.c.kh, mpi_blocks.c.n).where(mpi_blocks.c.kh.in_(list(hashes))))
+    return {int(r.kh): int(r.n) for r in rows}
+
+
+def stored_keys(conn: Connection, rid: int) -> list[StoredKey]:
+    rows = conn.execute(select(mpi_keys.c.rule, mpi_keys.c.kh, mpi_keys.c.sort).where(mpi_keys.c.rid == rid))
+    return [StoredKey(int(r.rule), int(r.kh), str(r.sort)) for r in rows]
+
+
+def remove_keys(conn: Connection, rid: int, keys: Sequence[StoredKey]) -> None:
+    if not keys:
+        return
+    conn.execute(delete(mpi_keys).where(mpi_keys.c.rid == rid))
+    hashes = sorted({k.kh for k in keys})
+    mark = dialect.placeholder(conn)
+    conn.exec_driver_sql(f"UPDATE mpi_blocks SET n = n - 1 WHERE kh = {mark}", [(h,) for h in hashes])
+
+
+def count_terms(conn: Connection, rid: int, values: dict[str, str], delta: int) -> None:
+    """Add ``delta`` to the counts of a record's term-frequency values and to the field totals."""
+    rows = []
+    for field, value in sorted(values.items()):
+        rows.append({"field": field, "value": value[:128], "n": delta})
+        rows.append({"field": field, "value": f"#{rid % TOTAL_SHARDS}", "n": delta})
+    if not rows:
+        return
+    rows.sort(key=lambda r: (r["field"], r["value"]))
+    stmt = _insert(conn, mpi_term_counts)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["field", "value"], set_={"n": mpi_term_counts.c.n + stmt.excluded.n}
+    )
+    conn.execute(stmt, rows)
+
+
+def term_counts(conn: Connection, field: str, values: Iterable[str]) -> tuple[dict[str, int], int]:
+    """Counts of ``values`` in ``field`` and the field's total (number of registrations carrying it)."""
+    t = mpi_term_counts.c
+    wanted = sorted({v[:128] for v in values})
+    counts: dict[str, int] = {}
+    total = 0
+    rows = conn.execute(select(t.value, t.n).where(t.field == field, or_(t.value.in_(wanted), t.value.like("#%"))))
+    for r in rows:
+        if str(r.value).startswith("#"):
+            total += int(r.n)
+        else:
+            counts[str(r.value)] = int(r.n)
+    return counts, total
+
+
+def candidate_rids(
+    conn: Connection, rid: int, keys: Sequence[StoredKey], sizes: dict[int, int], max_block: int, window: int
+) -> dict[int, int]:
+    """Registrations sharing a key with ``rid`` → the first rule (number) that found them.
+
+    A block of at most ``max_block`` registrations gives all its members; a larger one only the
+    ``window`` nearest on each side by the rule's sort value (the batch cap's sorted neighbourhood),
+    so one write costs at most ``2 × window`` candidates per capped key however large the block.
+    """
+    out: dict[int, int] = {}
+    small = [k for k in keys if sizes.get(k.kh, 0) <= max_block]
+    large = [k for k in keys if sizes.get(k.kh, 0) > max_block]
+    rule_of = {k.kh: k.rule for k in keys}
+    k = mpi_keys.c
+    if small:
+        rows = conn.execute(select(k.kh, k.rid).where(k.kh.in_([x.kh for x in small]), k.rid != rid))
+        for r in rows:
+            rule = rule_of[int(r.kh)]
+            if out.get(int(r.rid), 1 << 30) > rule:
+                out[int(r.rid)] = rule
+    for key in large:
+        above = select(k.rid).where(k.kh == key.kh, k.sort > key.sort).order_by(k.sort).limit(window)
+        below = select(k.rid).where(k.kh == key.kh, k.sort < key.sort).order_by(k.sort.desc()).limit(window)
+        for q in (above, below):
+            for r in conn.execute(q):
+                if int(r.rid) != rid and out.get(int(r.rid), 1 << 30) > key.rule:
+                    out[int(r.rid)] = key.rule
+    return out
+
+
+_REG_COLUMNS = (
+    mpi_registrations.c.rid,
+    mpi_registrations.c.id,
+    mpi_registrations.c.person,
+    mpi_registrations.c.status,
+    mpi_registrations.c.source,
+    mpi_registrations.c.trust,
+    mpi_registrations.c.lu,
+    mpi_registrations.c.record,
+)
+
+
+def _registration(row: Any) -> Registration:
+    return Registration(
+        int(row.rid),
+        str(row.id),
+        int(row.person),
+        str(row.status),
+        str(row.source),
+        int(row.trust),
+        int(row.lu),
+        records_json.loads(row.record),
+    )
+
+
+def registrations(conn: Connection, rids: Iterable[int]) -> dict[int, Registration]:
+    wanted = list(rids)
+    out: dict[int, Registration] = {}
+    for start in range(0, len(wanted), 500):
+        rows = conn.execute(select(*_REG_COLUMNS).where(mpi_registrations.c.rid.in_(wanted[start : start + 500])))
+        out.update((int(r.rid), _registration(r)) for r in rows)
+    return out
+
+
+def registration(conn: Connection, rid: int) -> Registration | None:
+    return registrations(conn, [rid]).get(rid)
+
+
+def registration_by_id(conn: Connection, id: str) -> Registration | None:
+    row = conn.execute(select(*_REG_COLUMNS).where(mpi_registrations.c.id == id)).first()
+    return _registration(row) if row else None
+
+
+def members(conn: Connection, person: int) -> list[Registration]:
+    rows = conn.execute(
+        select(*_REG_COLUMNS).where(mpi_registrations.c.person == person).order_by(mpi_registrations.c.rid)
+    )
+    return [_registration(r) for r in rows]
+
+
+def save_registration(conn: Connection, reg: Registration, *, new: bool) -> None:
+    values = {
+        "id": reg.id,
+        "person": reg.person,
+        "status": reg.status,
+        "source": reg.source[:80],
+        "trust": reg.trust,
+        "lu": reg.lu,
+        "record": records_json.dumps(reg.record),
+    }
+    if new:
+        conn.execute(mpi_registrations.insert().values(rid=reg.rid, **values))
+    else:
+        conn.execute(update(mpi_registrations).where(mpi_registrations.c.rid == reg.rid).values(**values))
+
+
+def move(conn: Connection, rids: Sequence[int], person: int, status: str | None = None) -> None:
+    """Attach registrations to ``person`` (optionally with a new link status)."""
+    if not rids:
+        return
+    values: dict[str, Any] = {"person": person}
+    if status is not None:
+        values["status"] = status
+    conn.execute(update(mpi_registrations).where(mpi_registrations.c.rid.in_(list(rids))).values(**values))
+
+
+def delete_registration(conn: Connection, rid: int) -> None:
+    conn.execute(delete(mpi_registrations).where(mpi_registrations.c.rid == rid))
+
+
+def new_person(conn: Connection, now: int) -> int:
+    result = conn.execute(
+        mpi_persons.insert().values(status="active", golden="{}", version=0, created=now, updated=now)
+    )
+    return _new_id(result)
+
+
+def persons(conn: Connection, ids: Iterable[int], *, lock: bool = False) -> dict[int, Person]:
+    """Persons by number; ``lock`` takes their rows FOR UPDATE in ascending order (PostgreSQL)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    p = mpi_persons.c
+    stmt = select(p.person, p.status, p.replaced_by, p.ric_valid, p.version, p.golden).where(p.person.in_(wanted))
+    if lock and dialect.lock_suffix(conn):
+        stmt = stmt.order_by(p.person).with_for_update()
+    out = {}
+    for r in conn.execute(stmt):
+        out[int(r.person)] = Person(
+            int(r.person),
+            str(r.status),
+            None if r.replaced_by is None else int(r.replaced_by),
+            r.ric_valid,
+            int(r.version),
+            json.loads(r.golden),
+        )
+    return out
+
+
+def person(conn: Connection, pid: int, *, lock: bool = False) -> Person | None:
+    return persons(conn, [pid], lock=lock).get(pid)
+
+
+def refresh_person(conn: Connection, pid: int, now: int, *, replaced_by: int | None = None) -> Person | None:
+    """Recompute a person's golden values from its registrations (survivorship) and bump its version.
+
+    A person left without registrations is retired (``replaced_by`` the person they went to, if any).
+    """
+    regs = members(conn, pid)
+    current = person(conn, pid)
+    if current is None:
+        return None
+    if not regs:
+        status = "merged" if replaced_by is not None else "retired"
+        conn.execute(
+            update(mpi_persons)
+            .where(mpi_persons.c.person == pid)
+            .values(status=status, replaced_by=replaced_by, ric_valid=None, version=current.version + 1, updated=now)
+        )
+        return person(conn, pid)
+    golden = golden_values([Member(f"Patient/{r.id}", r.trust, r.lu, r.record) for r in regs])
+    text = json.dumps(golden, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    conn.execute(
+        update(mpi_persons)
+        .where(mpi_persons.c.person == pid)
+        .values(
+            status="active",
+            replaced_by=None,
+            ric_valid=golden.get("ric_valid"),
+            golden=text,
+            version=current.version + 1,
+            updated=now,
+        )
+    )
+    return Person(pid, "active", None, golden.get("ric_valid"), current.version + 1, golden)
+
+
+def ric_values(conn: Connection, pid: int) -> set[str]:
+    """Every valid 身份证号 among a person's registrations (exclusivity is per person, not per pair)."""
+    return {str(r.record["ric_valid"]) for r in members(conn, pid) if r.record.get("ric_valid")}
+
+
+def record_decisions(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert decision rows; returns their ids (needed by review tasks)."""
+    ids = []
+    for row in rows:
+        result = conn.execute(mpi_decisions.insert().values(**row))
+        ids.append(_new_id(result))
+    return ids
+
+
+def open_review(
+    conn: Connection, a: int, b: int, rid: int, other: int, decision: int, score: float, now: int
+) -> int | None:
+    """Open a review task for persons ``a`` and ``b`` unless one is open or a clerk already said no-link."""
+    lo, hi = min(a, b), max(a, b)
+    r = mpi_reviews.c
+    existing = conn.execute(
+        select(r.id).where(
+            r.person_a == lo,
+            r.person_b == hi,
+            or_(r.status == "open", and_(r.status == "closed", r.resolution == "no-link")),
+        )
+    ).first()
+    if existing is not None:
+        return None
+    result = conn.execute(
+        mpi_reviews.insert().values(
+            status="open",
+            person_a=lo,
+            person_b=hi,
+            rid=rid,
+            other=other,
+            decision=decision,
+            score=score,
+            created=now,
+        )
+    )
+    return _new_id(result)
+
+
+def close_reviews_of(conn: Connection, pid: int, now: int, resolution: str, agent: str) -> None:
+    """Close the open tasks that involve a person that no longer exists (merged away or retired)."""
+    r = mpi_reviews.c
+    conn.execute(
+        update(mpi_reviews)
+        .where(r.status == "open", or_(r.person_a == pid, r.person_b == pid))
+        .values(status="closed", resolution=resolution, closed=now, closed_by=agent)
+    )
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    """Sizes of the index (for the CLI and the benchmark)."""
+    return {
+        "persons": int(conn.execute(select(func.count()).where(mpi_persons.c.status == "active")).scalar_one()),
+        "registrations": int(conn.execute(select(func.count()).select_from(mpi_registrations)).scalar_one()),
+        "open_reviews": int(conn.execute(select(func.count()).where(mpi_reviews.c.status == "open")).scalar_one()),
+    }
+
+
+def _new_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])

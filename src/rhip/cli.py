@@ -11,17 +11,43 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rhip.settings import Settings
 
 DEMO_USERS = [
-    # username, password, role, organization, region
+    # username, password, role, organization, region ("@hospital": the demo's busiest hospital)
     ("admin", "Admin@2026", "administrator", None, None),
-    ("doctor", "Doctor@2026", "clinician", None, None),
-    ("cdc", "Cdc@2026", "public-health-officer", None, None),
+    ("doctor", "Doctor@2026", "clinician", "@hospital", None),
+    ("resident", "Resident@2026", "resident", None, None),
+    ("cdc", "Cdc@2026", "public-health-officer", None, "330500"),
     ("auditor", "Auditor@2026", "auditor", None, None),
-    ("integrator", "Integrator@2026", "integrator", None, None),
+    ("integrator", "Integrator@2026", "integrator", "@hospital", None),
 ]
+
+
+def _demo_links(repo: Any) -> tuple[str, str]:
+    """The demo's busiest hospital (most encounters) and one of its patients, for the demo users."""
+    from collections import Counter
+
+    from rhip.fhir.search.parse import parse_query
+    from rhip.security.context import RequestContext
+
+    with repo.unit(RequestContext.system("demo users"), write=False) as unit:
+        found = unit.search(parse_query("Encounter", [("_count", "1000")]))
+        providers: Counter[str] = Counter()
+        subjects: dict[str, str] = {}
+        for row in found.matches:
+            enc = json.loads(row.content)
+            org = (enc.get("serviceProvider") or {}).get("reference", "")
+            subject = (enc.get("subject") or {}).get("reference", "")
+            if org.startswith("Organization/") and subject.startswith("Patient/"):
+                providers[org[13:]] += 1
+                subjects.setdefault(org[13:], subject[8:])
+    if not providers:
+        raise CliError("the demo region has no encounters to attach the demo users to")
+    hospital = providers.most_common(1)[0][0]
+    return hospital, subjects[hospital]
 
 
 class CliError(Exception):
@@ -188,44 +214,6 @@ def cmd_source_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_deid_export(args: argparse.Namespace) -> int:
-    """De-identified research export (decision 0014): NDJSON per type plus report.json."""
-    import os
-
-    from rhip.security.deid import export
-    from rhip.store.repository import Repository
-
-    raw = os.environ.get("RHIP_DEID_KEY", "") if args.key_file is None else ""
-    if args.key_file is not None:
-        try:
-            raw = Path(args.key_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise CliError(f"cannot read the key file: {exc}") from None
-    try:
-        key = bytes.fromhex(raw)
-    except ValueError:
-        key = raw.encode()
-    if len(key) < 16:
-        raise CliError("a key of at least 16 bytes is needed (--key-file with hex or text, or RHIP_DEID_KEY)")
-    settings = _settings(args)
-    engine = _engine(settings)
-    try:
-        report = export(
-            Repository(engine, settings),
-            Path(args.out),
-            key=key,
-            k=args.k,
-            max_suppression=args.max_suppression,
-            max_shift_days=args.shift_days,
-        )
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        engine.dispose()
-    print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
-    return 0 if report.feasible else 2
-
-
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from rhip.security.audit import load_key
     from rhip.store.audit_log import verify
@@ -268,9 +256,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return int(synth.run(args))
 
 
-def prepare_demo(args: argparse.Namespace) -> dict[str, int]:
+def prepare_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Generate and load the demo region and users once (a marker file makes later runs reuse it)."""
-    from rhip.security.accounts import create_user
+    from rhip.security.accounts import create_user, link_patient
     from rhip.security.context import RequestContext
     from rhip.store.bulk import files_of, load, ndjson_lines
     from rhip.store.repository import Repository
@@ -298,22 +286,30 @@ def prepare_demo(args: argparse.Namespace) -> dict[str, int]:
             )
             if report.rejected:
                 raise CliError(f"{report.rejected} demo resources were rejected, first: {report.errors[0]}")
+            hospital, patient = _demo_links(Repository(engine, settings))
             for u, p, role, org, region_code in DEMO_USERS:
-                create_user(engine, username=u, password=p, role=role, organization=org, region=region_code)
-            marker.write_text(json.dumps({"counts": counts, "loaded": report.loaded}))
+                org_id = hospital if org == "@hospital" else org
+                create_user(engine, username=u, password=p, role=role, organization=org_id, region=region_code)
+            link_patient(engine, "resident", patient)
+            marker.write_text(
+                json.dumps({"counts": counts, "loaded": report.loaded, "hospital": hospital, "patient": patient})
+            )
             print(f"loaded {report.loaded} resources in {time.perf_counter() - t0:.1f}s", flush=True)
     finally:
         engine.dispose()
-    loaded: dict[str, int] = json.loads(marker.read_text())
+    loaded: dict[str, Any] = json.loads(marker.read_text())
     return loaded
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Create a demo region under --data-dir, load it, create demo users, then serve."""
-    prepare_demo(args)
+    loaded = prepare_demo(args)
     print("Demo users (POST /auth/token, grant_type=password):")
-    for u, p, role, _, _ in DEMO_USERS:
-        print(f"  {u:<11} {p:<16} {role}")
+    for u, p, role, org, _ in DEMO_USERS:
+        where = f"Organization/{loaded.get('hospital')}" if org == "@hospital" else ""
+        if role == "resident":
+            where = f"Patient/{loaded.get('patient')}"
+        print(f"  {u:<11} {p:<16} {role:<22} {where}")
     return cmd_serve(args)
 
 
@@ -447,17 +443,6 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--org")
     u.add_argument("--region")
     u.set_defaults(func=cmd_user_create)
-
-    p = sub.add_parser("deid", help="de-identified export for research (医学资源信息服务)")
-    dsub = p.add_subparsers(dest="action", required=True)
-    d = dsub.add_parser("export", help="pseudonymise, shift dates, generalise to k-anonymity; NDJSON + report.json")
-    _db_flag(d)
-    d.add_argument("--out", required=True, type=Path, help="output directory (must not hold an export yet)")
-    d.add_argument("--key-file", dest="key_file", type=Path, help="pseudonym key (hex or text, ≥ 16 bytes)")
-    d.add_argument("--k", type=int, default=5, help="k-anonymity of the released Patients (default 5)")
-    d.add_argument("--max-suppression", dest="max_suppression", type=float, default=0.05)
-    d.add_argument("--shift-days", dest="shift_days", type=int, default=180, help="dates move by up to ± days")
-    d.set_defaults(func=cmd_deid_export)
 
     p = sub.add_parser("audit", help="the audit trail (WS/T 790.4)")
     asub = p.add_subparsers(dest="action", required=True)

@@ -230,6 +230,7 @@ def test_metadata(api: Any) -> None:
     assert {op["name"] for op in patient["operation"]} == {
         "everything",
         "validate",
+        "break-glass",
         *("match", "ihe-pix", "mpi-person", "merge", "unmerge", "link", "unlink", "mpi-review"),
     }
     obs = {p["name"]: p["type"] for p in by_type["Observation"]["searchParam"]}

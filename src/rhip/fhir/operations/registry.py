@@ -27,6 +27,7 @@ def _operations() -> list[Operation]:
         codesystem_subsumes,
         codesystem_validate_code,
         conceptmap_translate,
+        patient_break_glass,
         patient_everything,
         patient_ihe_pix,
         patient_link,
@@ -42,6 +43,7 @@ def _operations() -> list[Operation]:
 
     return [
         patient_everything.DEFINITION,
+        patient_break_glass.DEFINITION,
         validate.DEFINITION,
         codesystem_lookup.DEFINITION,
         codesystem_validate_code.DEFINITION,

@@ -121,7 +121,7 @@ VISIBLE_OBSERVATIONS: dict[str, set[str] | None] = {
     "clinician-a": {"o1"},  # p1 without V and the refused PSY category; p3 refused org-a; p2 elsewhere
     "clinician-b": {"o2"},
     "clinician-none": set(),
-    "public-health-officer": None,
+    "public-health-officer": set(),  # region 330523; the fixture's patients have no address
     "administrator": None,
     "auditor": None,
     "integrator": None,
@@ -271,3 +271,29 @@ def test_a_withdrawn_consent_restores_access(region: Any) -> None:
     assert region.put(f"/Consent/{consent['id']}", json=consent).status_code == 200
     assert doctor("GET", "/Patient/p3").status_code == 200
     assert ids(doctor("GET", "/Observation").json()) == {"Observation/o1", "Observation/o3"}
+
+
+@pytest.mark.parametrize("name", ["resident", "clinician-a", "public-health-officer"])
+def test_identity_operations_need_an_unrestricted_context(region: Any, name: str) -> None:
+    call = user(region, name)
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resource", "resource": {"resourceType": "Patient"}}],
+    }
+    assert call("POST", "/Patient/$match", json=params).status_code == 403
+    assert call("GET", "/Patient/$ihe-pix?sourceIdentifier=urn:oid:2.16.156.10011.1.3|x").status_code == 403
+
+
+def test_public_health_officers_see_their_region(region: Any) -> None:
+    div = "http://rhip.cn/fhir/StructureDefinition/address-division-code"
+    for pid, code in (("p1", "330523104001"), ("p2", "330102001002")):
+        body = region.get(f"/Patient/{pid}").json()
+        body["address"] = [{"use": "home", "extension": [{"url": div, "valueCode": code}]}]
+        assert region.put(f"/Patient/{pid}", json=body).status_code == 200
+    huzhou = as_user(region, "public-health-officer", region="330500")
+    assert ids(huzhou("GET", "/Patient").json()) == {"Patient/p1"}
+    assert ids(huzhou("GET", "/Observation").json()) == {"Observation/o1", "Observation/o1psy"}  # not V
+    assert huzhou("GET", "/Patient/p2").status_code == 404
+    assert ids(region.get("/Patient?division=3305").json()) == {"Patient/p1"}  # the search parameter itself
+    hangzhou = as_user(region, "public-health-officer", region="330100")
+    assert ids(hangzhou("GET", "/Patient").json()) == {"Patient/p2"}

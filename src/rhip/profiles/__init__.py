@@ -9,14 +9,16 @@ finding rejects the write or is kept as a warning is the caller's per-source cho
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import date
+from functools import cache
 from typing import Any
 
-from rhip.profiles.compiled import Profile, Profiles, load
+from rhip.profiles.compiled import DATA, Profile, Profiles, load
 from rhip.profiles.model import ProfileIssue
 
-__all__ = ["Profile", "ProfileIssue", "Profiles", "profiles", "validate"]
+__all__ = ["Profile", "ProfileIssue", "Profiles", "profiles", "search_parameters", "validate"]
 
 _lock = threading.Lock()
 _loaded: Profiles | None = None
@@ -35,3 +37,9 @@ def profiles() -> Profiles:
 def validate(resource: dict[str, Any], today: date) -> list[ProfileIssue]:
     """Findings of the China profile for the resource's type (none for types without a profile)."""
     return profiles().validate(resource, today)
+
+
+@cache
+def search_parameters() -> list[dict[str, Any]]:
+    """The platform's own SearchParameters (``data/SearchParameter-*.json``), e.g. Patient ``division``."""
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(DATA.glob("SearchParameter-*.json"))]

@@ -34,7 +34,8 @@ class RowScope:
     """Which patients' records a user may read; types outside the Patient compartment stay readable.
 
     Visible patients = ``patients`` ∪ patients with a care relationship at ``care_organization``, minus
-    those whose Consent refuses ``consent_actor``, plus active break-glass grants of ``grants_for``.
+    those whose Consent refuses ``consent_actor``, ∪ patients living in ``region``, ∪ active
+    break-glass grants of ``grants_for``.
     Within them, resources carrying a confidentiality label in ``hidden_labels`` and categories a
     Consent refuses stay invisible. ``clinical=False`` hides every patient-compartment resource.
     """
@@ -45,6 +46,8 @@ class RowScope:
     consent_actor: str | None = None
     hidden_labels: frozenset[str] = frozenset()
     clinical: bool = True
+    region: str | None = None
+    """GB/T 2260 code: patients whose address division code lies in it (public-health officers)."""
 
 
 class Policy(Protocol):
@@ -99,7 +102,9 @@ class RolePolicy(ScopePolicy):
     - resident: their own and their dependants' records (``RequestContext.patients``);
     - clinician: patients with a care relationship at their organisation (an Encounter it provided or
       the patient's managing organisation), minus Consent refusals, plus break-glass grants;
-    - administrator, integrator, public-health officer (until region scoping lands): no clinical content;
+    - public-health officer: patients whose address lies in their region (GB/T 2260 prefix), without
+      ``V`` data; Consent refusals do not apply (mandatory reporting, 传染病防治法);
+    - administrator, integrator: no clinical content;
     - auditor: the audit trail only (by scope); AuditEvent is readable by auditors and, for their own
       record, residents.
     System jobs and OAuth clients (hospital feeds, platform nodes) are bounded by their scopes alone.
@@ -112,7 +117,7 @@ class RolePolicy(ScopePolicy):
             return True
         if rtype == "AuditEvent" and access is Access.READ:
             return ctx.role in ("auditor", "resident")
-        if ctx.role in ("administrator", "public-health-officer") and access is Access.READ:
+        if ctx.role == "administrator" and access is Access.READ:
             return rtype not in compartment_types()
         return True
 
@@ -128,4 +133,6 @@ class RolePolicy(ScopePolicy):
                 consent_actor=ctx.organization or "*",
                 hidden_labels=HIDDEN_FROM_CLINICIANS,
             )
+        if ctx.role == "public-health-officer" and ctx.region:
+            return RowScope(region=ctx.region, hidden_labels=HIDDEN_FROM_CLINICIANS)
         return RowScope(clinical=False)

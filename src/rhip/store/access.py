@@ -16,7 +16,8 @@ from sqlalchemy import ColumnElement, Select, and_, exists, literal, not_, or_, 
 from rhip.fhir.definitions import patient_compartment
 from rhip.security.policy import RowScope, compartment_types
 from rhip.store.access_tables import access_grants, consent_rules
-from rhip.store.schema import idx_reference, idx_token, resources
+from rhip.store.dialect import like_escape
+from rhip.store.schema import idx_reference, idx_string, idx_token, resources
 
 
 @cache
@@ -63,6 +64,29 @@ def _refused_patients(actor: str) -> Select[Any]:
     return select(c.patient).where(c.actor.in_([actor, "*"]), c.category == "*")
 
 
+def region_prefix(code: str) -> str:
+    """The prefix all codes inside a GB/T 2260 division share: 330500 (a prefecture) → 3305."""
+    code = code.strip()
+    while len(code) > 2 and code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+def _region_patients(region: str) -> Select[Any]:
+    """Patients with an address division code inside ``region`` (the ``division`` string index)."""
+    s = idx_string.c
+    return (
+        select(resources.c.id)
+        .select_from(resources.join(idx_string, s.rid == resources.c.rid))
+        .where(
+            resources.c.rtype == "Patient",
+            s.rtype == "Patient",
+            s.code == "division",
+            s.value.like(like_escape(region_prefix(region)) + "%", escape="\\"),
+        )
+    )
+
+
 def _granted_patients(subject: str, now_ms: int) -> Select[Any]:
     g = access_grants.c
     return select(g.patient).where(g.subject == subject, g.expires > now_ms)
@@ -80,6 +104,8 @@ def patient_ids(scope: RowScope, now_ms: int) -> Select[Any] | None:
                 care.selected_columns[0].not_in(_refused_patients(scope.consent_actor))
             )
         parts.append(care)
+    if scope.region:
+        parts.append(_region_patients(scope.region))
     if scope.grants_for:
         parts.append(_granted_patients(scope.grants_for, now_ms))
     if not parts:

@@ -62,6 +62,11 @@ def _operations() -> list[Operation]:
     ]
 
 
+IDENTITY_OPERATIONS = frozenset({"match", "ihe-pix", "mpi-person", "merge", "unmerge", "link", "unlink", "mpi-review"})
+"""Master-person-index operations read and change identities across every record, so callers with a
+row-restricted scope (residents, clinicians, officers) may not use them (decision 0016)."""
+
+
 def operations() -> list[Operation]:
     return _operations()
 
@@ -81,6 +86,12 @@ def invoke(unit: Unit, req: FhirRequest, parts: list[str]) -> FhirResponse:
         if req.method.upper() not in op.methods:
             raise FhirError.of(
                 405, "not-supported", f"${code} does not accept {req.method}", "该操作不支持此 HTTP 方法"
+            )
+        if code in IDENTITY_OPERATIONS and unit.rows is not None:
+            unit.audit.deny(f"${code}")
+            raise FhirError.forbidden(
+                f"${code} works on the whole master person index: it needs a system or registry context",
+                "主索引操作涉及全部居民身份信息，仅限系统或主索引管理账户使用",
             )
         return op.handle(unit, req, rtype, id)
     raise FhirError.not_supported(f"operation ${code} is not supported at /{req.path}", status=404)

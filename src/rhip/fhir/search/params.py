@@ -161,5 +161,7 @@ def union_branches(expr: str) -> list[tuple[str | None, str]]:
 
 @cache
 def registry() -> SearchRegistry:
-    """The process-wide registry of the R4 search parameters."""
-    return SearchRegistry(search_parameters())
+    """The process-wide registry: the R4 search parameters plus the platform's own (China profiles)."""
+    from rhip.profiles import search_parameters as platform_parameters
+
+    return SearchRegistry([*search_parameters(), *platform_parameters()])

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     validation_default: Literal["reject", "warn", "off"] = "warn"
     """China-profile strictness for sources without their own setting (``rhip source set``; decision 0012)."""
 
+    audit_durable_reads: bool = False
+    """Wait for the WAL flush of every read's audit entry too (PostgreSQL; costs ~5 ms per read here).
+    Writes' entries are always durable with the write (decision 0013)."""
     audit_key: str = Field(default="", repr=False)
     """HMAC-SM3 key of the audit chain; empty means a random key kept in ``<data_dir>/audit.key``."""
     token_ttl_seconds: int = 3600

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import date, timedelta, timezone
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -27,13 +27,15 @@ from sqlalchemy import Engine, select
 
 from rhip.fhir import json as fjson
 from rhip.fhir.errors import FhirError
+from rhip.profiles import validate as profile_findings
 from rhip.security.context import RequestContext
 from rhip.security.policy import Access
 from rhip.store import dialect
+from rhip.store.consent_rules import sync_consents
 from rhip.store.ids import new_id
-from rhip.store.repository import Repository, build_version, check_resource
+from rhip.store.repository import Repository, build_version, check_resource, outcome_issues
 from rhip.store.schema import INDEX_TABLES, deferrable_indexes, missing_indexes, resource_versions, resources
-from rhip.store.write import _INDEX_COLUMNS, INDEX_ORDER, NewVersion
+from rhip.store.write import _FINDING_COLUMNS, _INDEX_COLUMNS, INDEX_ORDER, NewVersion, finding_rows
 
 
 @dataclass(slots=True)
@@ -72,6 +74,7 @@ _TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "resources": ("rid", "rtype", "id", "version", "lu", "deleted", "imask"),
     "resource_versions": ("rid", "version", "rtype", "id", "lu", "method", "content"),
     **{f"idx_{kind}": _INDEX_COLUMNS[kind] for kind in INDEX_ORDER},
+    "validation_issues": _FINDING_COLUMNS,
 }
 
 
@@ -85,16 +88,32 @@ def _rows_of(v: NewVersion) -> dict[str, list[tuple[Any, ...]]]:
         rows = v.rows.get(kind)
         if rows:
             out[f"idx_{kind}"] = [(v.rid, v.rtype, *row) for row in rows]
+    if v.findings:
+        out["validation_issues"] = finding_rows(v)
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Checks:
+    """China-profile checking of a load: the source's strictness (decision 0012) and today's date."""
+
+    strictness: str = "off"
+    source: str = ""
+    today: date | None = None
+
+
 def _prepare_chunk(
-    lines: list[Line], base_url: str | None, offset_hours: float, rids: list[int] | None = None
+    lines: list[Line],
+    base_url: str | None,
+    offset_hours: float,
+    rids: list[int] | None = None,
+    checks: Checks = Checks(),
 ) -> list[Prepared]:
     """Parse, validate and index one chunk: pure CPU work, run in worker processes.
 
     With ``rids`` (one per line, PostgreSQL) each version also gets its rid and its rows as COPY text;
     a rid stays unused when its line is rejected or turns out to be an update (sequences have gaps).
+    China-profile findings are kept with the version, or reject the line when the source says so.
     """
     tz = timezone(timedelta(hours=offset_hours))
     out: list[Prepared] = []
@@ -104,11 +123,16 @@ def _prepare_chunk(
             if not isinstance(res, dict):
                 raise fjson.JsonError("not a JSON object")
             check_resource(res)
+            findings = profile_findings(res, checks.today) if checks.strictness != "off" and checks.today else []
+            if checks.strictness == "reject" and any(f.severity == "error" for f in findings):
+                raise FhirError.invalid(outcome_issues(findings, accepted=False), status=422)
             rtype = str(res["resourceType"])
             given = res.get("id")
             rid = given if isinstance(given, str) else new_id()
             lu = time.time_ns() // 1_000_000
             v = build_version(rtype, rid, 1, res, "PUT", lu, base_url=base_url, tz=tz)
+            if findings:
+                v.findings, v.source = findings, checks.source
             text = None
             if rids is not None:
                 v.rid = rids[i]
@@ -118,7 +142,9 @@ def _prepare_chunk(
         except fjson.JsonError as exc:
             out.append((where, n, None, str(exc), None))
         except FhirError as err:
-            out.append((where, n, None, err.issues[0].diagnostics, None))
+            first = err.issues[0]
+            at = f" at {first.expression}" if first.expression else ""
+            out.append((where, n, None, f"{first.diagnostics}{at}", None))
     return out
 
 
@@ -175,6 +201,7 @@ def _load(
     repo: Repository, lines: Iterable[Line], ctx: RequestContext, chunk: int, workers: int | None, report: LoadReport
 ) -> None:
     args = (repo.base_url, repo.settings.utc_offset_hours)
+    checks = Checks(repo.sources.strictness(ctx.source), ctx.source, repo.today())
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     with repo.engine.connect() as conn:
         presize = dialect.rids_ahead(conn)
@@ -187,12 +214,12 @@ def _load(
 
     if n_workers <= 1:
         for batch in _chunks(lines, chunk):
-            _write_chunk(repo, _prepare_chunk(batch, *args, rids(batch)), batch, ctx, report)
+            _write_chunk(repo, _prepare_chunk(batch, *args, rids(batch), checks), batch, ctx, report)
         return
     with ProcessPoolExecutor(n_workers, mp_context=get_context("fork")) as pool:
         pending: deque[tuple[list[Line], Future[list[Prepared]]]] = deque()
         for batch in _chunks(lines, chunk):
-            pending.append((batch, pool.submit(_prepare_chunk, batch, *args, rids(batch))))
+            pending.append((batch, pool.submit(_prepare_chunk, batch, *args, rids(batch), checks)))
             if len(pending) > 2 * n_workers:  # bounded read-ahead keeps memory flat
                 done, future = pending.popleft()
                 _write_chunk(repo, future.result(), done, ctx, report)
@@ -243,6 +270,7 @@ def _write_chunk(
             # chunk is not index-assisted on PostgreSQL and made loads slow down as the table grew.
             existing.update((rtype, i) for i in dialect.existing_ids(unit.conn, rtype, ids))
         fresh: list[tuple[NewVersion, dict[str, str] | None]] = []
+        fresh_lines: list[str] = []
         updates: list[NewVersion] = []
         update_lines: list[str] = []
         seen: set[tuple[str, str]] = set()
@@ -261,8 +289,15 @@ def _write_chunk(
                 continue
             seen.add(key)
             fresh.append((v, text))
+            fresh_lines.append(line)
         _copy(unit.conn, fresh)
         report.loaded += len(fresh)
+        consents: list[NewVersion] = []
+        for (v, _), line in zip(fresh, fresh_lines, strict=True):
+            unit.audit.note("create", v.rtype, v.id, line)  # one AuditEvent per chunk, with its residents
+            if v.rtype == "Consent":
+                consents.append(NewVersion(v.rtype, v.id, v.version, v.lu, v.method, line, rid=v.rid))
+        sync_consents(unit, consents)  # refusals of loaded Consents apply at once
         for v, line in zip(updates, update_lines, strict=True):
             unit.update(v.rtype, v.id, fjson.loads(line))
             report.updated += 1

@@ -194,3 +194,14 @@ def analyze(engine: Engine, tables: list[str]) -> None:
         else:
             for t in tables:
                 conn.exec_driver_sql(f"ANALYZE {t}")
+
+
+def relax_commit(conn: Connection) -> None:
+    """Commit this transaction without waiting for the WAL flush (PostgreSQL ``synchronous_commit``).
+
+    Used only for the audit entry of a read: the entry is in the WAL buffer when the response leaves and
+    durable within ~3 × ``wal_writer_delay``; a server crash in that window can lose it. SQLite (WAL,
+    ``synchronous=NORMAL``) already commits without a sync.
+    """
+    if is_postgres(conn):
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")

@@ -275,6 +275,8 @@ class Unit:
                     conn = self.repo.engine.connect()
                 conn.execution_options(rhip_write=True)
                 conn.begin()
+                if commit and not self.repo.settings.audit_durable_reads:
+                    dialect.relax_commit(conn)  # a read's event: no fsync wait (decision 0013)
                 audit_log.append(conn, self.repo.audit_key, [record])
                 conn.commit()
         finally:

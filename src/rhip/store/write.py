@@ -98,12 +98,16 @@ def flush(conn: Connection, versions: list[NewVersion]) -> None:
     for kind in INDEX_ORDER:
         rows = [(v.rid, v.rtype, *row) for v in versions for row in v.rows.get(kind, ())]
         dialect.write_rows(conn, f"idx_{kind}", _INDEX_COLUMNS[kind], rows)
-    findings = [
+    findings = [row for v in versions for row in finding_rows(v)]
+    dialect.write_rows(conn, "validation_issues", _FINDING_COLUMNS, findings)
+
+
+def finding_rows(v: NewVersion) -> list[tuple[Any, ...]]:
+    """``validation_issues`` rows of a version's China-profile findings (``v.rid`` assigned)."""
+    return [
         (v.rid, v.version, v.rtype, v.source, v.lu, f.profile, f.severity, f.code, f.key, f.expression, f.diagnostics)
-        for v in versions
         for f in v.findings
     ]
-    dialect.write_rows(conn, "validation_issues", _FINDING_COLUMNS, findings)
 
 
 def _delete_index_rows(conn: Connection, versions: list[NewVersion]) -> None:

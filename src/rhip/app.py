@@ -11,6 +11,7 @@ from starlette.responses import Response
 from rhip import __version__, platform
 from rhip.api import auth_http, fhir_http
 from rhip.fhir.errors import FhirError
+from rhip.security.crypto import load_field_keys
 from rhip.security.tokens import load_secret
 from rhip.settings import Settings
 from rhip.store.db import make_engine, migrate
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, repo: Repository | None = None)
     app.state.settings = settings
     app.state.repo = repo
     app.state.jwt_secret = load_secret(settings.jwt_secret, settings.data_dir)
+    app.state.field_keys = load_field_keys(settings.field_keys, settings.data_dir)
 
     async def http_error(_: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 400)

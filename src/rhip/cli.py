@@ -286,6 +286,23 @@ def cmd_audit_anchor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_totp(args: argparse.Namespace) -> int:
+    """Enrol a user in TOTP: prints the otpauth:// URI once (scan it into an authenticator app)."""
+    from rhip.security.accounts import enrol_totp
+    from rhip.security.crypto import load_field_keys
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    try:
+        uri = enrol_totp(engine, args.username, load_field_keys(settings.field_keys, settings.data_dir))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        engine.dispose()
+    print(json.dumps({"username": args.username, "otpauth": uri}))
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     try:
         from rhip import synth
@@ -481,6 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--org")
     u.add_argument("--region")
     u.set_defaults(func=cmd_user_create)
+    t = usub.add_parser("totp", help="enrol a user in the TOTP second factor; prints the otpauth:// URI once")
+    _db_flag(t)
+    t.add_argument("--username", required=True)
+    t.set_defaults(func=cmd_user_totp)
 
     p = sub.add_parser("deid", help="de-identified export for research (医学资源信息服务)")
     dsub = p.add_subparsers(dest="action", required=True)

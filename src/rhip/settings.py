@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     validation_default: Literal["reject", "warn", "off"] = "warn"
     """China-profile strictness for sources without their own setting (``rhip source set``; decision 0012)."""
 
+    field_keys: str = Field(default="", repr=False)
+    """SM4 key ring ``id:hex[,id:hex]`` for encrypted fields (TOTP secrets); empty: ``<data_dir>/field.keys``."""
     audit_durable_reads: bool = False
     """Wait for the WAL flush of every read's audit entry too (PostgreSQL; costs ~5 ms per read here).
     Writes' entries are always durable with the write (decision 0013)."""

@@ -58,7 +58,12 @@ async def token(request: Request) -> Response:
             ctx = await run_in_threadpool(accounts.check_client, engine, cid, secret)
         elif grant == "password":
             ctx = await run_in_threadpool(
-                accounts.check_user, engine, form.get("username", ""), form.get("password", "")
+                accounts.check_user,
+                engine,
+                form.get("username", ""),
+                form.get("password", ""),
+                form.get("totp"),
+                request.app.state.field_keys,
             )
         else:
             return _oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials or password")

@@ -5,15 +5,18 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import Engine, delete, insert, select, update
 
 from rhip.fhir.errors import FhirError
+from rhip.security import totp as totp_mod
 from rhip.security.context import RequestContext
+from rhip.security.crypto import KeyRing
 from rhip.store.access_tables import user_patients
-from rhip.store.schema import auth_clients, auth_users
+from rhip.store.schema import auth_clients, auth_totp, auth_users
 
 _HASHER = PasswordHasher()
 MAX_FAILED = 5
@@ -94,8 +97,11 @@ def check_client(engine: Engine, client_id: str, secret: str) -> RequestContext:
     )
 
 
-def check_user(engine: Engine, username: str, password: str) -> RequestContext:
-    """Verify a password; five failures in a row lock the account for 15 minutes."""
+def check_user(
+    engine: Engine, username: str, password: str, totp: str | None = None, keys: KeyRing | None = None
+) -> RequestContext:
+    """Verify a password (and the TOTP code when the user enrolled one); five failures in a row lock the
+    account for 15 minutes."""
     now = int(time.time())
     error: str | None = None
     with engine.begin() as conn:
@@ -108,6 +114,9 @@ def check_user(engine: Engine, username: str, password: str) -> RequestContext:
         else:
             try:
                 _HASHER.verify(row.password_hash, password)
+                error = _second_factor(conn, username, totp, keys)
+                if error is not None:
+                    raise VerificationError()
                 if row.failed_logins:
                     conn.execute(update(auth_users).where(auth_users.c.username == username).values(failed_logins=0))
             except VerificationError:
@@ -118,7 +127,7 @@ def check_user(engine: Engine, username: str, password: str) -> RequestContext:
                     .where(auth_users.c.username == username)
                     .values(failed_logins=0 if locked else failed, locked_until=locked)
                 )
-                error = "invalid username or password"
+                error = error or "invalid username or password"
     if error is not None or row is None:
         raise FhirError.unauthorized(error or "invalid username or password")
     patients: tuple[str, ...] = ()
@@ -135,6 +144,41 @@ def check_user(engine: Engine, username: str, password: str) -> RequestContext:
         scopes=frozenset(ROLE_SCOPES[row.role].split()),
         patients=patients,
     )
+
+
+def _second_factor(conn: Any, username: str, code: str | None, keys: KeyRing | None) -> str | None:
+    """None when the user has no TOTP or the code is right (the step is then used up); else the error."""
+    row = conn.execute(select(auth_totp).where(auth_totp.c.username == username)).first()
+    if row is None:
+        return None
+    if not code:
+        return "a one-time code (totp) is required for this account"
+    if keys is None:
+        return "this server cannot check one-time codes (no field keys)"
+    secret = bytes.fromhex(keys.decrypt(row.secret, context=f"totp:{username}"))
+    step = totp_mod.verify(secret, code.strip(), int(row.last_step))
+    if step is None:
+        return "invalid or already used one-time code"
+    conn.execute(update(auth_totp).where(auth_totp.c.username == username).values(last_step=step))
+    return None
+
+
+def enrol_totp(engine: Engine, username: str, keys: KeyRing) -> str:
+    """Give a user a new TOTP secret (replacing any); returns the ``otpauth://`` URI to show once."""
+    secret = totp_mod.new_secret()
+    with engine.begin() as conn:
+        if conn.execute(select(auth_users.c.username).where(auth_users.c.username == username)).first() is None:
+            raise ValueError(f"no user '{username}'")
+        conn.execute(delete(auth_totp).where(auth_totp.c.username == username))
+        conn.execute(
+            insert(auth_totp).values(
+                username=username,
+                secret=keys.encrypt(secret.hex(), context=f"totp:{username}"),
+                last_step=0,
+                created=int(time.time()),
+            )
+        )
+    return totp_mod.provisioning_uri(secret, username)
 
 
 def link_patient(engine: Engine, username: str, patient: str, relation: str = "self") -> None:

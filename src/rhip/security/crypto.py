@@ -18,12 +18,13 @@ import hmac as std_hmac
 import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-__all__ = ["CryptoError", "KeyRing", "sm3_hex"]
+__all__ = ["CryptoError", "KeyRing", "load_field_keys", "sm3_hex"]
 
 _PREFIX = "sm4g1"
 
@@ -124,3 +125,18 @@ class KeyRing:
     def matches(self, value: str, index: str, *, context: str) -> bool:
         key_id = index.split(".", 1)[0]
         return std_hmac.compare_digest(self.blind_index(value, context=context, key_id=key_id), index)
+
+
+def load_field_keys(configured: str, data_dir: Path) -> KeyRing:
+    """The configured ring (``RHIP_FIELD_KEYS``), else ``<data_dir>/field.keys``, created on first use.
+
+    Keep the file outside the database and backed up: what it encrypts cannot be read without it.
+    """
+    if configured:
+        return KeyRing.from_text(configured)
+    path = data_dir / "field.keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(KeyRing.generate().to_text())
+        path.chmod(0o600)
+    return KeyRing.from_text(path.read_text().strip())

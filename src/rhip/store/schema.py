@@ -201,6 +201,16 @@ auth_users = Table(
 )
 """Platform users (portal, clinicians, officers): password grant."""
 
+auth_totp = Table(
+    "auth_totp",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("last_step", BigInteger, nullable=False, default=0),
+    Column("created", BigInteger, nullable=False),
+)
+"""TOTP second factor of a user: the SM4-encrypted secret and the last accepted time step."""
+
 
 def deferrable_indexes() -> list[Index]:
     """The search indexes a bulk load into an empty database may build after its COPY.

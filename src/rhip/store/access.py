@@ -4,14 +4,20 @@ The predicate is added to every search (so totals, ``_summary=count``, paging an
 permitted rows), to included resources, history, ``$everything`` and single reads. Patient
 membership follows the R4 Patient CompartmentDefinition exactly (type and parameter), read from
 ``idx_reference``; refusals and grants come from the tables of ``access_tables``.
+
+Every test is a correlated ``EXISTS`` on the candidate row and its patient, answered by the
+``(rid, code)`` and ``(ref_type, ref_id, rtype, code)`` indexes: the cost grows with the rows a query
+returns, not with how many patients a clinician's hospital has treated. When the query's resource
+types are known, only their compartment parameters are tested.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, literal, not_, or_, select, tuple_, union
+from sqlalchemy import ColumnElement, and_, exists, false, literal, not_, or_, select, true
 
 from rhip.fhir.definitions import patient_compartment
 from rhip.security.policy import RowScope, compartment_types
@@ -21,47 +27,9 @@ from rhip.store.schema import idx_reference, idx_string, idx_token, resources
 
 
 @cache
-def compartment_pairs() -> tuple[tuple[str, str], ...]:
-    """``(resource type, search parameter)`` pairs that place a resource in a patient's record."""
-    return tuple(
-        (r["code"], p) for r in patient_compartment().get("resource", []) for p in r.get("param", []) if r["code"]
-    )
-
-
-def _care_patients(org: str) -> Select[Any]:
-    """Patients with a care relationship at ``org``: subject of an Encounter it provided, or managed by it."""
-    enc, subj = idx_reference.alias("enc"), idx_reference.alias("subj")
-    by_encounter = (
-        select(subj.c.ref_id)
-        .select_from(subj.join(enc, enc.c.rid == subj.c.rid))
-        .where(
-            enc.c.rtype == "Encounter",
-            enc.c.code == "service-provider",
-            enc.c.ref_type == "Organization",
-            enc.c.ref_id == org,
-            subj.c.rtype == "Encounter",
-            subj.c.code == "subject",
-            subj.c.ref_type == "Patient",
-        )
-    )
-    managed = idx_reference.alias("managed")
-    by_management = (
-        select(resources.c.id)
-        .select_from(resources.join(managed, managed.c.rid == resources.c.rid))
-        .where(
-            resources.c.rtype == "Patient",
-            managed.c.rtype == "Patient",
-            managed.c.code == "organization",
-            managed.c.ref_type == "Organization",
-            managed.c.ref_id == org,
-        )
-    )
-    return union(by_encounter, by_management).subquery("care").select()
-
-
-def _refused_patients(actor: str) -> Select[Any]:
-    c = consent_rules.c
-    return select(c.patient).where(c.actor.in_([actor, "*"]), c.category == "*")
+def compartment_params() -> dict[str, tuple[str, ...]]:
+    """Resource type → the parameters that place it in a patient's record."""
+    return {r["code"]: tuple(r["param"]) for r in patient_compartment().get("resource", []) if r.get("param")}
 
 
 def region_prefix(code: str) -> str:
@@ -72,97 +40,143 @@ def region_prefix(code: str) -> str:
     return code
 
 
-def _region_patients(region: str) -> Select[Any]:
-    """Patients with an address division code inside ``region`` (the ``division`` string index)."""
-    s = idx_string.c
-    return (
-        select(resources.c.id)
-        .select_from(resources.join(idx_string, s.rid == resources.c.rid))
-        .where(
-            resources.c.rtype == "Patient",
-            s.rtype == "Patient",
-            s.code == "division",
-            s.value.like(like_escape(region_prefix(region)) + "%", escape="\\"),
+def _patient_visible(scope: RowScope, patient: Any, now_ms: int) -> ColumnElement[bool]:
+    """Whether the patient with id ``patient`` (a correlated column) is inside ``scope``."""
+    ways: list[ColumnElement[bool]] = []
+    if scope.patients:
+        ways.append(patient.in_(sorted(scope.patients)))
+    if scope.care_organization:
+        subj, enc = idx_reference.alias("subj"), idx_reference.alias("enc")
+        treated = exists(
+            select(literal(1))
+            .select_from(subj.join(enc, enc.c.rid == subj.c.rid))
+            .where(
+                subj.c.ref_type == "Patient",
+                subj.c.ref_id == patient,
+                subj.c.rtype == "Encounter",
+                subj.c.code == "subject",
+                enc.c.code == "service-provider",
+                enc.c.ref_type == "Organization",
+                enc.c.ref_id == scope.care_organization,
+            )
+        )
+        pat, managed = resources.alias("pat"), idx_reference.alias("managed")
+        managing = exists(
+            select(literal(1))
+            .select_from(pat.join(managed, managed.c.rid == pat.c.rid))
+            .where(
+                pat.c.rtype == "Patient",
+                pat.c.id == patient,
+                managed.c.code == "organization",
+                managed.c.ref_type == "Organization",
+                managed.c.ref_id == scope.care_organization,
+            )
+        )
+        care = or_(treated, managing)
+        if scope.consent_actor:
+            c = consent_rules.alias("whole")
+            refused = exists(
+                select(literal(1)).where(
+                    c.c.patient == patient, c.c.actor.in_([scope.consent_actor, "*"]), c.c.category == "*"
+                )
+            )
+            care = and_(care, not_(refused))
+        ways.append(care)
+    if scope.region:
+        s = idx_string.alias("division")
+        pat2 = resources.alias("pat2")
+        ways.append(
+            exists(
+                select(literal(1))
+                .select_from(pat2.join(s, s.c.rid == pat2.c.rid))
+                .where(
+                    pat2.c.rtype == "Patient",
+                    pat2.c.id == patient,
+                    s.c.code == "division",
+                    s.c.value.like(like_escape(region_prefix(scope.region)) + "%", escape="\\"),
+                )
+            )
+        )
+    if scope.grants_for:
+        ways.append(_granted(scope.grants_for, patient, now_ms))
+    return or_(*ways) if ways else false()
+
+
+def _granted(subject: str, patient: Any, now_ms: int) -> ColumnElement[bool]:
+    g = access_grants.alias("grant")
+    return exists(select(literal(1)).where(g.c.subject == subject, g.c.patient == patient, g.c.expires > now_ms))
+
+
+def _member_codes(types: Iterable[str]) -> ColumnElement[bool]:
+    """``idx_reference`` rows (alias ``m``) that make the candidate row part of a patient's record."""
+    params = compartment_params()
+    conds = []
+    for t in sorted(set(types)):
+        if params.get(t):
+            conds.append(and_(_m.c.rtype == t, _m.c.code.in_(params[t])))
+    return or_(*conds) if conds else false()
+
+
+_m = idx_reference.alias("m")
+
+
+def predicate(scope: RowScope, now_ms: int, types: Iterable[str] | None = None) -> ColumnElement[bool]:
+    """True for the rows ``scope`` may read. ``types``: the resource types the query can return (None:
+    any); types outside the Patient compartment are always open."""
+    r = resources.c
+    ctypes = compartment_types()
+    wanted = set(types) if types is not None else None
+    record_types = sorted(ctypes if wanted is None else wanted & ctypes)
+    has_open = wanted is None or bool(wanted - ctypes)
+    open_part = r.rtype.not_in(sorted(ctypes))
+    if not record_types or not scope.clinical:
+        return open_part if has_open else false()
+    in_record: ColumnElement[bool] = exists(
+        select(literal(1)).where(
+            _m.c.rid == r.rid,
+            _m.c.ref_type == "Patient",
+            _member_codes(record_types),
+            _patient_visible(scope, _m.c.ref_id, now_ms),
         )
     )
-
-
-def _granted_patients(subject: str, now_ms: int) -> Select[Any]:
-    g = access_grants.c
-    return select(g.patient).where(g.subject == subject, g.expires > now_ms)
-
-
-def patient_ids(scope: RowScope, now_ms: int) -> Select[Any] | None:
-    """The visible patients as a selectable (None: nobody)."""
-    parts: list[Select[Any]] = []
-    if scope.patients:
-        parts.append(select(resources.c.id).where(resources.c.rtype == "Patient", resources.c.id.in_(scope.patients)))
-    if scope.care_organization:
-        care = _care_patients(scope.care_organization)
-        if scope.consent_actor:
-            care = select(care.selected_columns[0]).where(
-                care.selected_columns[0].not_in(_refused_patients(scope.consent_actor))
-            )
-        parts.append(care)
-    if scope.region:
-        parts.append(_region_patients(scope.region))
-    if scope.grants_for:
-        parts.append(_granted_patients(scope.grants_for, now_ms))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else union(*parts).subquery("visible").select()
-
-
-def predicate(scope: RowScope, now_ms: int) -> ColumnElement[bool]:
-    """True for the rows ``scope`` may read (types outside the Patient compartment are always open)."""
-    r = resources.c
-    open_types = r.rtype.not_in(sorted(compartment_types()))
-    if not scope.clinical:
-        return open_types
-    visible = patient_ids(scope, now_ms)
-    if visible is None:
-        return open_types
-    x = idx_reference.c
-    in_record = or_(
-        and_(r.rtype == "Patient", r.id.in_(visible)),
-        r.rid.in_(
-            select(x.rid).where(
-                x.ref_type == "Patient",
-                x.ref_id.in_(visible),
-                tuple_(x.rtype, x.code).in_(compartment_pairs()),
-            )
-        ),
-    )
+    if "Patient" in record_types:
+        in_record = or_(and_(r.rtype == "Patient", _patient_visible(scope, r.id, now_ms)), in_record)
     conditions: list[ColumnElement[bool]] = [in_record]
     if scope.hidden_labels:
-        t = idx_token.c
+        t = idx_token.alias("label")
         conditions.append(
-            r.rid.not_in(select(t.rid).where(t.code == "_security", t.value.in_(sorted(scope.hidden_labels))))
+            not_(
+                exists(
+                    select(literal(1)).where(
+                        t.c.rid == r.rid, t.c.code == "_security", t.c.value.in_(sorted(scope.hidden_labels))
+                    )
+                )
+            )
         )
     if scope.consent_actor:
-        granted = _granted_patients(scope.grants_for, now_ms) if scope.grants_for else None
-        conditions.append(not_(r.rid.in_(_refused_rows(scope.consent_actor, granted))))
-    return or_(open_types, and_(*conditions))
+        conditions.append(not_(_refused_category(scope, now_ms)))
+    combined = and_(*conditions)
+    return or_(open_part, combined) if has_open else combined
 
 
-def _refused_rows(actor: str, granted: Select[Any] | None) -> Select[Any]:
-    """Rows in a patient's record that a Consent refuses to ``actor`` by category: a resource type
-    (``type:Observation``) or a security label (``label:PSY``). Break-glass (``granted``) overrides
-    refusals, as an emergency must; it is flagged in the audit trail instead."""
-    x, c, t = idx_reference.alias("rx"), consent_rules.c, idx_token.alias("rt")
-    label = exists(
-        select(literal(1)).where(
-            t.c.rid == x.c.rid, t.c.code == "_security", (literal("label:") + t.c.value) == c.category
-        )
-    )
-    stmt = (
-        select(x.c.rid)
-        .select_from(x.join(consent_rules, c.patient == x.c.ref_id))
+def _refused_category(scope: RowScope, now_ms: int) -> ColumnElement[bool]:
+    """The row falls in a category (``type:<ResourceType>`` or ``label:<code>``) that a Consent of its
+    patient refuses to ``scope.consent_actor``. Break-glass grants override refusals (an emergency must;
+    the access is flagged in the audit trail instead)."""
+    r = resources.c
+    x, c, t = idx_reference.alias("rx"), consent_rules.alias("cat"), idx_token.alias("rt")
+    labelled = (literal("label:") + t.c.value) == c.c.category
+    label = exists(select(literal(1)).where(t.c.rid == x.c.rid, t.c.code == "_security", labelled))
+    override = _granted(scope.grants_for, c.c.patient, now_ms) if scope.grants_for else false()
+    return exists(
+        select(literal(1))
+        .select_from(x.join(c, c.c.patient == x.c.ref_id))
         .where(
+            x.c.rid == r.rid,
             x.c.ref_type == "Patient",
-            c.actor.in_([actor, "*"]),
-            c.category != "*",
-            or_((literal("type:") + x.c.rtype) == c.category, label),
+            c.c.actor.in_([scope.consent_actor or "*", "*"]),
+            c.c.category != "*",
+            or_((literal("type:") + r.rtype) == c.c.category, label),
+            not_(override) if scope.grants_for else true(),
         )
     )
-    return stmt if granted is None else stmt.where(c.patient.not_in(granted))

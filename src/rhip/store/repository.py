@@ -9,7 +9,7 @@ index rows and history are produced here, on every write path.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
@@ -227,7 +227,7 @@ class Unit:
         """What this unit touched: one AuditEvent per unit (decision 0013)."""
         self.rows: RowScope | None = repo.policy.rows(ctx)
         """Row-level restriction of reads (decision 0014); None = every row of the allowed types."""
-        self._access: ColumnElement[bool] | None = None
+        self._access: dict[frozenset[str] | None, ColumnElement[bool]] = {}
         self.deferred = False
         """When True (transaction bundles), writes are buffered and flushed together."""
         self.base_url: str | None = repo.base_url
@@ -294,17 +294,18 @@ class Unit:
             self.audit.deny(f"{access.value} {rtype}")
             raise
 
-    def access(self) -> ColumnElement[bool] | None:
-        """The SQL predicate of this unit's row scope (None when unrestricted)."""
+    def access(self, types: Iterable[str] | None = None) -> ColumnElement[bool] | None:
+        """The SQL predicate of this unit's row scope for rows of ``types`` (None: unrestricted)."""
         if self.rows is None:
             return None
-        if self._access is None:
-            self._access = access_predicate(self.rows, self.repo.now_ms())
-        return self._access
+        key = None if types is None else frozenset(types)
+        if key not in self._access:
+            self._access[key] = access_predicate(self.rows, self.repo.now_ms(), key)
+        return self._access[key]
 
     def invalidate_access(self) -> None:
-        """Forget the cached predicate (grants or consents changed within this unit)."""
-        self._access = None
+        """Forget the cached predicates (grants or consents changed within this unit)."""
+        self._access.clear()
 
     def visible(self, rid: int) -> bool:
         """Whether the row scope lets this unit read resource ``rid``."""
@@ -509,7 +510,14 @@ class Unit:
                 q.types = tuple(allowed)
         self.flush()
         env = Env(self.repo.tz, self.base_url, self.repo.now_ms())
-        result = run_search(self.conn, q, env, max_include=self.repo.settings.max_include, access=self.access())
+        result = run_search(
+            self.conn,
+            q,
+            env,
+            max_include=self.repo.settings.max_include,
+            access=self.access(q.types or None),
+            include_access=self.access(),
+        )
         result.included = [row for row in result.included if policy.allows(self.ctx, Access.READ, row.rtype)]
         kind = "search-type" if q.rtype else "search-system"
         self.audit.query(kind, f"{q.rtype or ''}?{'&'.join(f'{k}={v}' for k, v in q.echo)}")
@@ -540,7 +548,7 @@ class Unit:
                 stmt = stmt.where(v.rtype.in_(allowed))
         if id is not None:
             stmt = stmt.where(v.id == id)
-        access = self.access()
+        access = self.access([rtype] if rtype else None)
         if access is not None:
             stmt = stmt.where(v.rid.in_(select(resources.c.rid).where(access)))
         if since_ms is not None:

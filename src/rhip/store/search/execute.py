@@ -112,9 +112,16 @@ def _after(keys: list[tuple[Any, bool]], last: list[Any]) -> ColumnElement[bool]
 
 
 def run_search(
-    conn: Connection, q: SearchQuery, env: Env, *, max_include: int, access: ColumnElement[bool] | None = None
+    conn: Connection,
+    q: SearchQuery,
+    env: Env,
+    *,
+    max_include: int,
+    access: ColumnElement[bool] | None = None,
+    include_access: ColumnElement[bool] | None = None,
 ) -> SearchResult:
-    """Run a search; ``access`` (rhip.store.access) limits matches, totals and includes to permitted rows."""
+    """Run a search; ``access`` (rhip.store.access, for the searched types) limits matches and totals to
+    permitted rows, ``include_access`` (for any type) the included ones."""
     r = resources.c
     where: list[ColumnElement[bool]] = [r.deleted.is_(False)]
     if access is not None:
@@ -153,7 +160,7 @@ def run_search(
     matches = fetch_rows(conn, [row.rid for row in rows])
     result = SearchResult(matches, total=total, next_cursor=next_cursor)
     if q.include or q.revinclude:
-        result.included = _includes(conn, q, matches, max_include, access)
+        result.included = _includes(conn, q, matches, max_include, include_access)
     return result
 
 

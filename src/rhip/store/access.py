@@ -13,17 +13,26 @@ types are known, only their compartment parameters are tested.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, literal, not_, or_, select, true
+from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, exists, false, literal, not_, or_, select, true
 
 from rhip.fhir.definitions import patient_compartment
 from rhip.security.policy import RowScope, compartment_types
 from rhip.store.access_tables import access_grants, consent_rules
 from rhip.store.dialect import like_escape
 from rhip.store.schema import idx_reference, idx_string, idx_token, resources
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+_NOW = bindparam("rhip_access_now", callable_=_now_ms, type_=BigInteger)
+"""Evaluated at each execution, so a cached predicate never uses a stale clock for grant expiry."""
 
 
 @cache
@@ -40,7 +49,7 @@ def region_prefix(code: str) -> str:
     return code
 
 
-def _patient_visible(scope: RowScope, patient: Any, now_ms: int) -> ColumnElement[bool]:
+def _patient_visible(scope: RowScope, patient: Any) -> ColumnElement[bool]:
     """Whether the patient with id ``patient`` (a correlated column) is inside ``scope``."""
     ways: list[ColumnElement[bool]] = []
     if scope.patients:
@@ -98,13 +107,13 @@ def _patient_visible(scope: RowScope, patient: Any, now_ms: int) -> ColumnElemen
             )
         )
     if scope.grants_for:
-        ways.append(_granted(scope.grants_for, patient, now_ms))
+        ways.append(_granted(scope.grants_for, patient))
     return or_(*ways) if ways else false()
 
 
-def _granted(subject: str, patient: Any, now_ms: int) -> ColumnElement[bool]:
+def _granted(subject: str, patient: Any) -> ColumnElement[bool]:
     g = access_grants.alias("grant")
-    return exists(select(literal(1)).where(g.c.subject == subject, g.c.patient == patient, g.c.expires > now_ms))
+    return exists(select(literal(1)).where(g.c.subject == subject, g.c.patient == patient, g.c.expires > _NOW))
 
 
 def _member_codes(types: Iterable[str]) -> ColumnElement[bool]:
@@ -120,9 +129,15 @@ def _member_codes(types: Iterable[str]) -> ColumnElement[bool]:
 _m = idx_reference.alias("m")
 
 
-def predicate(scope: RowScope, now_ms: int, types: Iterable[str] | None = None) -> ColumnElement[bool]:
+def predicate(scope: RowScope, types: Iterable[str] | None = None) -> ColumnElement[bool]:
     """True for the rows ``scope`` may read. ``types``: the resource types the query can return (None:
-    any); types outside the Patient compartment are always open."""
+    any); types outside the Patient compartment are always open. Built once per (scope, types) and
+    reused: constructing the expression costs far more than executing it."""
+    return _predicate(scope, None if types is None else frozenset(types))
+
+
+@lru_cache(maxsize=4096)
+def _predicate(scope: RowScope, types: frozenset[str] | None) -> ColumnElement[bool]:
     r = resources.c
     ctypes = compartment_types()
     wanted = set(types) if types is not None else None
@@ -136,11 +151,11 @@ def predicate(scope: RowScope, now_ms: int, types: Iterable[str] | None = None) 
             _m.c.rid == r.rid,
             _m.c.ref_type == "Patient",
             _member_codes(record_types),
-            _patient_visible(scope, _m.c.ref_id, now_ms),
+            _patient_visible(scope, _m.c.ref_id),
         )
     )
     if "Patient" in record_types:
-        in_record = or_(and_(r.rtype == "Patient", _patient_visible(scope, r.id, now_ms)), in_record)
+        in_record = or_(and_(r.rtype == "Patient", _patient_visible(scope, r.id)), in_record)
     conditions: list[ColumnElement[bool]] = [in_record]
     if scope.hidden_labels:
         t = idx_token.alias("label")
@@ -154,12 +169,12 @@ def predicate(scope: RowScope, now_ms: int, types: Iterable[str] | None = None) 
             )
         )
     if scope.consent_actor:
-        conditions.append(not_(_refused_category(scope, now_ms)))
+        conditions.append(not_(_refused_category(scope)))
     combined = and_(*conditions)
     return or_(open_part, combined) if has_open else combined
 
 
-def _refused_category(scope: RowScope, now_ms: int) -> ColumnElement[bool]:
+def _refused_category(scope: RowScope) -> ColumnElement[bool]:
     """The row falls in a category (``type:<ResourceType>`` or ``label:<code>``) that a Consent of its
     patient refuses to ``scope.consent_actor``. Break-glass grants override refusals (an emergency must;
     the access is flagged in the audit trail instead)."""
@@ -167,7 +182,7 @@ def _refused_category(scope: RowScope, now_ms: int) -> ColumnElement[bool]:
     x, c, t = idx_reference.alias("rx"), consent_rules.alias("cat"), idx_token.alias("rt")
     labelled = (literal("label:") + t.c.value) == c.c.category
     label = exists(select(literal(1)).where(t.c.rid == x.c.rid, t.c.code == "_security", labelled))
-    override = _granted(scope.grants_for, c.c.patient, now_ms) if scope.grants_for else false()
+    override = _granted(scope.grants_for, c.c.patient) if scope.grants_for else false()
     return exists(
         select(literal(1))
         .select_from(x.join(c, c.c.patient == x.c.ref_id))

@@ -300,7 +300,7 @@ class Unit:
             return None
         key = None if types is None else frozenset(types)
         if key not in self._access:
-            self._access[key] = access_predicate(self.rows, self.repo.now_ms(), key)
+            self._access[key] = access_predicate(self.rows, key)
         return self._access[key]
 
     def invalidate_access(self) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection, Engine
 
 from rhip.security.audit import GENESIS, AuditRecord, link, patients_of, render
@@ -23,20 +23,26 @@ _CHAIN = 0
 
 
 def _lock_head(conn: Connection) -> tuple[int, str]:
-    stmt = update(audit_head).where(audit_head.c.chain == _CHAIN).values(seq=audit_head.c.seq)
-    if conn.execute(stmt).rowcount == 0:
-        mark = dialect.placeholder(conn)
+    """Lock the chain head row and read it in one statement (``UPDATE … RETURNING``)."""
+    mark = dialect.placeholder(conn)
+    lock = f"UPDATE audit_head SET seq = seq WHERE chain = {mark} RETURNING seq, hash"
+    row = conn.exec_driver_sql(lock, (_CHAIN,)).first()
+    if row is None:
         conn.exec_driver_sql(
             f"INSERT INTO audit_head (chain, seq, hash) VALUES ({mark}, 0, {mark}) ON CONFLICT DO NOTHING",
             (_CHAIN, GENESIS),
         )
-        conn.execute(stmt)
-    row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.chain == _CHAIN)).one()
-    return int(row.seq), str(row.hash)
+        row = conn.exec_driver_sql(lock, (_CHAIN,)).first()
+    assert row is not None
+    return int(row[0]), str(row[1])
 
 
 def append(conn: Connection, key: bytes, records: Sequence[AuditRecord]) -> list[int]:
-    """Append events in order inside the caller's transaction; returns their sequence numbers."""
+    """Append events in order inside the caller's transaction; returns their sequence numbers.
+
+    Two round trips on PostgreSQL: lock-and-read the head, then one statement that inserts the events
+    and their patient index rows and moves the head (``dialect.write_audit``).
+    """
     if not records:
         return []
     seq, prev = _lock_head(conn)
@@ -49,9 +55,7 @@ def append(conn: Connection, key: bytes, records: Sequence[AuditRecord]) -> list
         rows.append((seq, rec.ts, rec.kind, rec.action, rec.outcome, rec.ctx.subject[:80], content, prev, digest))
         patients += [(seq, p) for p in rec.patients]
         prev = digest
-    dialect.insert_many(conn, "audit_events", tuple(c.name for c in audit_events.columns), rows)
-    dialect.insert_many(conn, "audit_patients", ("seq", "patient"), patients)
-    conn.execute(update(audit_head).where(audit_head.c.chain == _CHAIN).values(seq=seq, hash=prev))
+    dialect.write_audit(conn, rows, patients, (seq, prev, _CHAIN))
     return [r[0] for r in rows]
 
 

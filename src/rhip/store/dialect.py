@@ -205,3 +205,32 @@ def relax_commit(conn: Connection) -> None:
     """
     if is_postgres(conn):
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+_AUDIT_COLUMNS = "seq, ts, kind, action, outcome, agent, content, prev, hash"
+
+
+def write_audit(
+    conn: Connection, events: list[tuple[Any, ...]], patients: list[tuple[int, str]], head: tuple[int, str, int]
+) -> None:
+    """Insert audit events and their patient index rows and move the chain head.
+
+    PostgreSQL: one statement (data-modifying CTEs), as the append sits on every request's path;
+    SQLite: three executemany calls in the same transaction (in-process, no round trips to save).
+    """
+    seq, digest, chain = head
+    if is_postgres(conn) and len(events) == 1:
+        event = events[0]
+        conn.exec_driver_sql(
+            f"WITH e AS (INSERT INTO audit_events ({_AUDIT_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)), "
+            "p AS (INSERT INTO audit_patients (seq, patient) SELECT %s, unnest(%s::text[])) "
+            "UPDATE audit_head SET seq = %s, hash = %s WHERE chain = %s",
+            (*event, event[0], [p for _, p in patients], seq, digest, chain),
+        )
+        return
+    insert_many(conn, "audit_events", tuple(_AUDIT_COLUMNS.split(", ")), events)
+    insert_many(conn, "audit_patients", ("seq", "patient"), patients)
+    mark = placeholder(conn)
+    move = f"UPDATE audit_head SET seq = {mark}, hash = {mark} WHERE chain = {mark}"
+    conn.exec_driver_sql(move, (seq, digest, chain))

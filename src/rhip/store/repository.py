@@ -259,7 +259,12 @@ class Unit:
         if not self.audit.empty:
             outcome = outcome_for(None if commit else status)
             record = record_from(self.audit, self.ctx, self.repo.now_ms(), outcome, "" if commit else reason)
-        if commit and record is not None and self._write_mode:
+        same_transaction = self._write_mode or (self._conn is not None and dialect.is_postgres(self._conn))
+        if commit and record is not None and same_transaction:
+            # PostgreSQL read units append inside their own transaction (no snapshot upgrade problem
+            # there); a read's entry commits without waiting for the WAL flush (decision 0013).
+            if not self._write_mode and not self.repo.settings.audit_durable_reads:
+                dialect.relax_commit(self.conn)
             audit_log.append(self.conn, self.repo.audit_key, [record])
             record = None
         conn, self._conn = self._conn, None

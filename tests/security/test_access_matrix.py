@@ -297,3 +297,14 @@ def test_public_health_officers_see_their_region(region: Any) -> None:
     assert ids(region.get("/Patient?division=3305").json()) == {"Patient/p1"}  # the search parameter itself
     hangzhou = as_user(region, "public-health-officer", region="330100")
     assert ids(hangzhou("GET", "/Patient").json()) == {"Patient/p2"}
+
+
+def test_care_relationships_follow_encounter_changes(region: Any) -> None:
+    doctor = user(region, "clinician-a")
+    assert doctor("GET", "/Patient/p2").status_code == 404
+    enc = region.get("/Encounter/e-p2").json()
+    enc["serviceProvider"] = {"reference": "Organization/org-a"}
+    assert region.put("/Encounter/e-p2", json=enc).status_code == 200
+    assert doctor("GET", "/Patient/p2").status_code == 200
+    assert region.delete("/Encounter/e-p2").status_code in (200, 204)
+    assert doctor("GET", "/Patient/p2").status_code == 404

@@ -77,3 +77,20 @@ def test_loaded_consents_are_enforced_and_chunks_audited(repo: Repository, engin
     (event,) = [fjson.loads(c) for _, c in events]
     assert event["action"] == "C"
     assert {"what": {"reference": "Patient/a"}} | {"role": event["entity"][0]["role"]} == event["entity"][0]
+
+
+def test_loaded_encounters_create_care_links(repo: Repository, engine: Engine) -> None:
+    from rhip.store.access_tables import care_links
+
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "finished",
+        "class": {"code": "AMB"},
+        "subject": {"reference": "Patient/a"},
+        "serviceProvider": {"reference": "Organization/h1"},
+    }
+    load(repo, lines(patient("a", GOOD_ID), encounter), CTX, workers=1)
+    with engine.connect() as conn:
+        links = conn.execute(select(care_links.c.patient, care_links.c.organization)).all()
+    assert [tuple(r) for r in links] == [("a", "h1")]

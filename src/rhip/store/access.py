@@ -22,7 +22,7 @@ from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, exists, false
 
 from rhip.fhir.definitions import patient_compartment
 from rhip.security.policy import RowScope, compartment_types
-from rhip.store.access_tables import access_grants, consent_rules
+from rhip.store.access_tables import access_grants, care_links, consent_rules
 from rhip.store.dialect import like_escape
 from rhip.store.schema import idx_reference, idx_string, idx_token, resources
 
@@ -55,33 +55,10 @@ def _patient_visible(scope: RowScope, patient: Any) -> ColumnElement[bool]:
     if scope.patients:
         ways.append(patient.in_(sorted(scope.patients)))
     if scope.care_organization:
-        subj, enc = idx_reference.alias("subj"), idx_reference.alias("enc")
-        treated = exists(
-            select(literal(1))
-            .select_from(subj.join(enc, enc.c.rid == subj.c.rid))
-            .where(
-                subj.c.ref_type == "Patient",
-                subj.c.ref_id == patient,
-                subj.c.rtype == "Encounter",
-                subj.c.code == "subject",
-                enc.c.code == "service-provider",
-                enc.c.ref_type == "Organization",
-                enc.c.ref_id == scope.care_organization,
-            )
+        cl = care_links.alias("cl")
+        care: ColumnElement[bool] = exists(
+            select(literal(1)).where(cl.c.patient == patient, cl.c.organization == scope.care_organization)
         )
-        pat, managed = resources.alias("pat"), idx_reference.alias("managed")
-        managing = exists(
-            select(literal(1))
-            .select_from(pat.join(managed, managed.c.rid == pat.c.rid))
-            .where(
-                pat.c.rtype == "Patient",
-                pat.c.id == patient,
-                managed.c.code == "organization",
-                managed.c.ref_type == "Organization",
-                managed.c.ref_id == scope.care_organization,
-            )
-        )
-        care = or_(treated, managing)
         if scope.consent_actor:
             c = consent_rules.alias("whole")
             refused = exists(

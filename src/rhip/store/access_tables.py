@@ -3,6 +3,9 @@
 - ``user_patients``: the Patient records a resident user may see (their own, their children's …).
 - ``access_grants``: break-glass grants: a clinician's time-limited access to one patient, with the
   reason given; every grant is also an AuditEvent and shows in the resident's access log.
+- ``care_links``: which organisations a patient has a care relationship with (an Encounter it provided,
+  or the patient's managing organisation), derived from the index rows by a write hook, so a
+  clinician's access test is one index probe per row.
 - ``consent_rules``: active FHIR Consent refusals flattened by a write hook, so searches can exclude
   refused data in SQL (counts included): who is refused (an organisation or ``*``) and what (``*`` or a
   security-label / resource-type category).
@@ -44,4 +47,14 @@ consent_rules = Table(
     Column("category", String(80), nullable=False),
     Index("ix_consent_rules_patient", "patient"),
     Index("ix_consent_rules_consent", "consent_rid"),
+)
+
+care_links = Table(
+    "care_links",
+    metadata,
+    Column("rid", BigInteger, nullable=False),
+    Column("patient", String(64), nullable=False),
+    Column("organization", String(64), nullable=False),
+    Index("ix_care_links_patient_org", "patient", "organization"),
+    Index("ix_care_links_rid", "rid"),
 )

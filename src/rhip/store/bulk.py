@@ -31,6 +31,8 @@ from rhip.profiles import validate as profile_findings
 from rhip.security.context import RequestContext
 from rhip.security.policy import Access
 from rhip.store import dialect
+from rhip.store.care_links import CARE_TYPES
+from rhip.store.care_links import refresh as refresh_care_links
 from rhip.store.consent_rules import sync_consents
 from rhip.store.ids import new_id
 from rhip.store.repository import Repository, build_version, check_resource, outcome_issues
@@ -298,6 +300,7 @@ def _write_chunk(
             if v.rtype == "Consent":
                 consents.append(NewVersion(v.rtype, v.id, v.version, v.lu, v.method, line, rid=v.rid))
         sync_consents(unit, consents)  # refusals of loaded Consents apply at once
+        refresh_care_links(unit.conn, [v.rid for v, _ in fresh if v.rtype in CARE_TYPES and v.rid is not None])
         for v, line in zip(updates, update_lines, strict=True):
             unit.update(v.rtype, v.id, fjson.loads(line))
             report.updated += 1

@@ -33,6 +33,7 @@ from rhip.settings import Settings
 from rhip.store import audit_log, dialect
 from rhip.store.access import predicate as access_predicate
 from rhip.store.access_tables import access_grants
+from rhip.store.care_links import sync_care_links
 from rhip.store.consent_rules import sync_consents
 from rhip.store.ids import new_id as make_id
 from rhip.store.index import index_rows
@@ -145,7 +146,7 @@ class Repository:
         self.engine = engine
         self.settings = settings
         self.policy: Policy = policy or RolePolicy()
-        self.write_hooks: list[WriteHook] = [sync_consents, *hooks]
+        self.write_hooks: list[WriteHook] = [sync_consents, sync_care_links, *hooks]
         """Called after versions are written, inside the same transaction (e.g. the master person
         index matching every Patient write); a hook that raises aborts the whole unit."""
         self.tz = settings.tz()

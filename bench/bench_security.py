@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from corebench.db import Databases, quiesce, wipe
+from corebench.db import Databases, analyze, quiesce, wipe
 from corebench.ingest import Fixture, ingest_platform, load_fixtures
 
 import rhip.store.audit_log as audit_log
@@ -141,6 +141,7 @@ def main() -> int:
             for engine in ENGINES if args.engine == "all" else (args.engine,):
                 section = ingest(dbs, engine, fixtures, args.runs, Path(tmp))
                 db, repo = section.pop("db"), section.pop("repo")
+                analyze(db)  # planner statistics, as bench_core does: autovacuum may be off (it is here)
                 section["search"] = searches(repo, fixtures, args.queries)
                 section["pass"] = section["overhead"] <= 0.15 and section["search"]["overhead_p95"] <= 0.15
                 section["loadavg"] = [round(x, 2) for x in os.getloadavg()]

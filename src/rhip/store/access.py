@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, exists, false, literal, not_, or_, select, true
 
 from rhip.fhir.definitions import patient_compartment
+from rhip.mpi.tables import mpi_registrations
 from rhip.security.policy import RowScope, compartment_types
 from rhip.store.access_tables import access_grants, care_links, consent_rules
 from rhip.store.dialect import like_escape
@@ -53,7 +54,15 @@ def _patient_visible(scope: RowScope, patient: Any) -> ColumnElement[bool]:
     """Whether the patient with id ``patient`` (a correlated column) is inside ``scope``."""
     ways: list[ColumnElement[bool]] = []
     if scope.patients:
-        ways.append(patient.in_(sorted(scope.patients)))
+        # A resident's records include every registration the master person index links to the same
+        # person (the hospitals' own Patient records of them), not only the ones named in the account.
+        own, same = mpi_registrations.alias("own"), mpi_registrations.alias("same")
+        linked = exists(
+            select(literal(1))
+            .select_from(own.join(same, same.c.person == own.c.person))
+            .where(own.c.id.in_(sorted(scope.patients)), own.c.person > 0, same.c.id == patient)
+        )
+        ways.append(or_(patient.in_(sorted(scope.patients)), linked))
     if scope.care_organization:
         cl = care_links.alias("cl")
         care: ColumnElement[bool] = exists(

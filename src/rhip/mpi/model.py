@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -59,9 +60,10 @@ class MatchModel:
     review: float
     trained: Mapping[str, Any] = field(default_factory=dict)  # summary of the training run (informative)
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """``<spec>:<12 hex digits of SHA-256 over the parameters>``: stored with every decision."""
+        """``<spec>:<12 hex digits of SHA-256 over the parameters>``: stored with every decision (computed
+        once per model object: it is read on every Patient write)."""
         body = json.dumps(self._params(), sort_keys=True, separators=(",", ":"))
         return f"{self.spec}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
 

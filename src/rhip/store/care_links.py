@@ -4,9 +4,10 @@ index rows just written, by a write hook and by the bulk loader, so both paths a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CompoundSelect, and_, delete, insert, select, union_all
+from sqlalchemy import CompoundSelect, and_, bindparam, delete, insert, select, union_all
 from sqlalchemy.engine import Connection
 
 from rhip.store.access_tables import care_links
@@ -19,7 +20,13 @@ if TYPE_CHECKING:
 CARE_TYPES = frozenset({"Encounter", "Patient"})
 
 
-def links_of(rids: Sequence[int] | None) -> CompoundSelect[Any]:
+@cache
+def _for_rids() -> CompoundSelect[Any]:
+    """The statement for a batch of rids, built once (``rids`` is an expanding bind parameter)."""
+    return links_of(bindparam("rids", expanding=True))
+
+
+def links_of(rids: Any) -> CompoundSelect[Any]:
     """``(rid, patient, organization)`` rows for the given resources (None: every resource)."""
     s, e, m = idx_reference.alias("s"), idx_reference.alias("e"), idx_reference.alias("m")
     enc = (
@@ -44,7 +51,8 @@ def refresh(conn: Connection, rids: Sequence[int]) -> None:
     if not rids:
         return
     conn.execute(delete(care_links).where(care_links.c.rid.in_(rids)))
-    conn.execute(insert(care_links).from_select(["rid", "patient", "organization"], links_of(rids)))
+    fill = insert(care_links).from_select(["rid", "patient", "organization"], _for_rids())
+    conn.execute(fill, {"rids": list(rids)})
 
 
 def sync_care_links(unit: Unit, versions: list[NewVersion]) -> None:

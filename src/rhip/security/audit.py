@@ -8,6 +8,7 @@ chain and the stored form, so ``rhip audit verify`` recomputes exactly what was 
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from rhip.canonical import CANONICAL
 from rhip.fhir import json as fjson
 from rhip.security.context import RequestContext
+from rhip.security.keyfiles import key_file
 
 _DCM = "http://dicom.nema.org/resources/ontology/DCM"
 _RESTFUL = frozenset(
@@ -74,12 +76,7 @@ def load_key(configured: str, data_dir: Path) -> bytes:
     """
     if configured:
         return configured.encode()
-    path = data_dir / "audit.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return bytes.fromhex(path.read_text().strip())
+    return bytes.fromhex(key_file(data_dir, "audit.key", lambda: secrets.token_hex(32)))
 
 
 def patients_in(rtype: str, id: str | None, content: str | None) -> set[str]:
@@ -259,8 +256,6 @@ def _role(code: str, display: str) -> dict[str, str]:
 
 
 def _b64(text: str) -> str:
-    import base64
-
     return base64.b64encode(text.encode()).decode()
 
 

@@ -24,6 +24,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from rhip.security.keyfiles import key_file
+
 __all__ = ["CryptoError", "KeyRing", "load_field_keys", "sm3_hex"]
 
 _PREFIX = "sm4g1"
@@ -134,9 +136,4 @@ def load_field_keys(configured: str, data_dir: Path) -> KeyRing:
     """
     if configured:
         return KeyRing.from_text(configured)
-    path = data_dir / "field.keys"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(KeyRing.generate().to_text())
-        path.chmod(0o600)
-    return KeyRing.from_text(path.read_text().strip())
+    return KeyRing.from_text(key_file(data_dir, "field.keys", lambda: KeyRing.generate().to_text()))

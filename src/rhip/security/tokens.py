@@ -11,6 +11,7 @@ import jwt
 
 from rhip.fhir.errors import FhirError
 from rhip.security.context import RequestContext
+from rhip.security.keyfiles import key_file
 
 AUDIENCE = "rhip-fhir"
 ISSUER = "rhip"
@@ -20,12 +21,7 @@ def load_secret(configured: str, data_dir: Path) -> bytes:
     """The configured key, or a random one kept in ``<data_dir>/jwt.key`` (created on first use)."""
     if configured:
         return configured.encode()
-    path = data_dir / "jwt.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    return key_file(data_dir, "jwt.key", lambda: secrets.token_hex(32)).encode()
 
 
 def issue(secret: bytes, ctx: RequestContext, ttl: int) -> str:

@@ -27,7 +27,6 @@ from sqlalchemy import Engine, select
 
 from rhip.fhir import json as fjson
 from rhip.fhir.errors import FhirError
-from rhip.profiles import validate as profile_findings
 from rhip.security.context import RequestContext
 from rhip.security.policy import Access
 from rhip.store import dialect
@@ -35,7 +34,7 @@ from rhip.store.care_links import CARE_TYPES
 from rhip.store.care_links import refresh as refresh_care_links
 from rhip.store.consent_rules import sync_consents
 from rhip.store.ids import new_id
-from rhip.store.repository import Repository, build_version, check_resource, outcome_issues
+from rhip.store.repository import Repository, build_version, check_resource, profile_check
 from rhip.store.schema import INDEX_TABLES, deferrable_indexes, missing_indexes, resource_versions, resources
 from rhip.store.write import _FINDING_COLUMNS, _INDEX_COLUMNS, INDEX_ORDER, NewVersion, finding_rows
 
@@ -125,9 +124,7 @@ def _prepare_chunk(
             if not isinstance(res, dict):
                 raise fjson.JsonError("not a JSON object")
             check_resource(res)
-            findings = profile_findings(res, checks.today) if checks.strictness != "off" and checks.today else []
-            if checks.strictness == "reject" and any(f.severity == "error" for f in findings):
-                raise FhirError.invalid(outcome_issues(findings, accepted=False), status=422)
+            findings = profile_check(res, checks.strictness, checks.today) if checks.today else []
             rtype = str(res["resourceType"])
             given = res.get("id")
             rid = given if isinstance(given, str) else new_id()

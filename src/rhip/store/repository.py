@@ -100,6 +100,17 @@ def outcome_issues(findings: list[ProfileIssue], *, accepted: bool) -> list[Outc
     return out
 
 
+def profile_check(resource: dict[str, Any], strictness: str, today: date) -> list[ProfileIssue]:
+    """China-profile findings under a source's strictness (decision 0012): none when ``off``; 422 with
+    every finding when ``reject`` and one is an error; else the findings to keep with the write."""
+    if strictness == "off":
+        return []
+    findings = profile_findings(resource, today)
+    if strictness == "reject" and any(f.severity == "error" for f in findings):
+        raise FhirError.invalid(outcome_issues(findings, accepted=False), status=422)
+    return findings
+
+
 def check_resource(resource: dict[str, Any]) -> None:
     """Structural validation (decision 0001); raise 400 listing every error found."""
     issues = validate_resource(resource)
@@ -160,13 +171,7 @@ class Repository:
 
     def check_profile(self, resource: dict[str, Any], ctx: RequestContext) -> list[ProfileIssue]:
         """China-profile findings to keep with a write; 422 when the source rejects on errors."""
-        mode = self.sources.strictness(ctx.source)
-        if mode == "off":
-            return []
-        findings = profile_findings(resource, self.today())
-        if mode == "reject" and any(f.severity == "error" for f in findings):
-            raise FhirError.invalid(outcome_issues(findings, accepted=False), status=422)
-        return findings
+        return profile_check(resource, self.sources.strictness(ctx.source), self.today())
 
     def now_ms(self, after: int = 0) -> int:
         """The clock in milliseconds, later than ``after`` (the previous version's time).

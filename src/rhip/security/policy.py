@@ -13,7 +13,7 @@ from enum import Enum
 from functools import cache
 from typing import Protocol
 
-from rhip.fhir.definitions import patient_compartment
+from rhip.fhir.definitions import compartment_params
 from rhip.fhir.errors import FhirError
 from rhip.security.context import RequestContext
 
@@ -26,7 +26,7 @@ class Access(Enum):
 @cache
 def compartment_types() -> frozenset[str]:
     """Resource types that can belong to a patient's record (R4 Patient CompartmentDefinition)."""
-    return frozenset(r["code"] for r in patient_compartment().get("resource", []) if r.get("param"))
+    return frozenset(compartment_params())
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, exists, false, literal, not_, or_, select, true
 
-from rhip.fhir.definitions import patient_compartment
+from rhip.fhir.definitions import compartment_params
 from rhip.mpi.tables import mpi_registrations
 from rhip.security.policy import RowScope, compartment_types
 from rhip.store.access_tables import access_grants, care_links, consent_rules
@@ -34,12 +34,6 @@ def _now_ms() -> int:
 
 _NOW = bindparam("rhip_access_now", callable_=_now_ms, type_=BigInteger)
 """Evaluated at each execution, so a cached predicate never uses a stale clock for grant expiry."""
-
-
-@cache
-def compartment_params() -> dict[str, tuple[str, ...]]:
-    """Resource type → the parameters that place it in a patient's record."""
-    return {r["code"]: tuple(r["param"]) for r in patient_compartment().get("resource", []) if r.get("param")}
 
 
 def region_prefix(code: str) -> str:

@@ -48,3 +48,15 @@ def patient_compartment() -> dict[str, Any]:
     """The R4 Patient CompartmentDefinition (which parameters put a resource in a patient's record)."""
     data: dict[str, Any] = _read("compartmentdefinition-patient.json")
     return data
+
+
+@cache
+def compartment_params() -> dict[str, tuple[str, ...]]:
+    """Resource type → the reference parameters that place it in a Patient's compartment (types with
+    none are not in any patient's record)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for res in patient_compartment().get("resource", []):
+        params = tuple(p for p in res.get("param", []) if p != "{def}")
+        if params:
+            out[res["code"]] = params
+    return out

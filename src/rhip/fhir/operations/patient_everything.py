@@ -7,13 +7,12 @@ and the resources those refer to (practitioners, organisations, medications...),
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import orjson
 from sqlalchemy import and_, or_, select, tuple_
 
-from rhip.fhir.definitions import patient_compartment
+from rhip.fhir.definitions import compartment_params
 from rhip.fhir.errors import FhirError
 from rhip.fhir.model import is_resource_type
 from rhip.fhir.operations.registry import Operation
@@ -23,17 +22,6 @@ from rhip.store.repository import Unit
 from rhip.store.schema import idx_reference, resources
 from rhip.store.search.execute import decode_cursor, encode_cursor, fetch_rows
 from rhip.store.search.terms import date_range_ms
-
-
-@cache
-def compartment_params() -> dict[str, tuple[str, ...]]:
-    """Resource type → the reference parameters that place it in a Patient's compartment."""
-    out: dict[str, tuple[str, ...]] = {}
-    for res in patient_compartment().get("resource", []):
-        params = tuple(p for p in res.get("param", []) if p != "{def}")
-        if params:
-            out[res["code"]] = params
-    return out
 
 
 def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, or_, select
 
+from rhip.fhir.definitions import compartment_params
 from rhip.fhir.operations import mpi_common as mc
-from rhip.fhir.operations.patient_everything import compartment_params
 from rhip.fhir.operations.registry import Operation
 from rhip.fhir.rest import FhirRequest, FhirResponse
 from rhip.mpi.actions import current

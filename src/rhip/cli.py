@@ -286,6 +286,30 @@ def cmd_audit_anchor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_break_glass(args: argparse.Namespace) -> int:
+    """Break-glass grants for the auditor, one JSON line each (decision 0018); the run is audited."""
+    from rhip.security.break_glass import parse_since, report
+    from rhip.security.context import RequestContext
+    from rhip.store.repository import Repository
+
+    settings = _settings(args)
+    since_ms = None
+    if args.since is not None:
+        try:
+            since_ms = parse_since(args.since, settings.tz())
+        except ValueError:
+            raise CliError(f"--since must be an ISO date or date-time, not {args.since!r}") from None
+    engine = _engine(settings)
+    try:
+        ctx = RequestContext.system("audit break-glass report")
+        lines = report(Repository(engine, settings), ctx, since_ms=since_ms)
+    finally:
+        engine.dispose()
+    for line in lines:
+        print(json.dumps(line, ensure_ascii=False))
+    return 0
+
+
 def cmd_user_totp(args: argparse.Namespace) -> int:
     """Enrol a user in TOTP: prints the otpauth:// URI once (scan it into an authenticator app)."""
     from rhip.security.accounts import enrol_totp
@@ -523,6 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
     a = asub.add_parser("anchor", help="print the chain head {seq, hash}; keep copies off the host (truncation)")
     _db_flag(a)
     a.set_defaults(func=cmd_audit_anchor)
+    a = asub.add_parser("break-glass", help="list break-glass grants as JSON lines (who, patient, reason, expiry)")
+    _db_flag(a)
+    a.add_argument("--since", help="only grants from this ISO date or date-time on (local time without an offset)")
+    a.set_defaults(func=cmd_audit_break_glass)
 
     p = sub.add_parser("source", help="data sources: China-profile strictness per feed (decision 0012)")
     ssub = p.add_subparsers(dest="action", required=True)

@@ -18,10 +18,18 @@ import pytest
 from sqlalchemy import Engine, text
 
 from rhip.security.context import RequestContext
+from rhip.security.crypto import KeyRing
+from rhip.security.fields import configure as configure_fields
 from rhip.settings import Settings
 from rhip.store.db import make_engine, migrate
 from rhip.store.repository import Repository
 from rhip.store.schema import metadata
+
+# One field key ring for the whole session, whatever data directory a test's Settings names (sealed
+# values written by one fixture must stay readable by the next).
+os.environ.setdefault("RHIP_FIELD_KEYS", KeyRing.generate("t1").to_text())
+os.environ.setdefault("RHIP_INDEX_KEY", os.urandom(32).hex())
+configure_fields(KeyRing.from_text(os.environ["RHIP_FIELD_KEYS"]), bytes.fromhex(os.environ["RHIP_INDEX_KEY"]))
 
 PG_BASE = os.environ.get("RHIP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from rhip import __version__, platform
 from rhip.api import auth_http, fhir_http
 from rhip.fhir.errors import FhirError
-from rhip.security.crypto import load_field_keys
+from rhip.security import fields
 from rhip.security.tokens import load_secret
 from rhip.settings import Settings
 from rhip.store.db import make_engine, migrate
@@ -20,6 +20,7 @@ from rhip.store.repository import Repository
 
 def create_app(settings: Settings | None = None, repo: Repository | None = None) -> FastAPI:
     settings = settings or Settings()
+    field_keys = fields.configure_from(settings.field_keys, settings.data_dir, settings.index_key)
     if repo is None:
         engine = make_engine(settings.database_url())
         migrate(engine)
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None, repo: Repository | None = None)
     app.state.settings = settings
     app.state.repo = repo
     app.state.jwt_secret = load_secret(settings.jwt_secret, settings.data_dir)
-    app.state.field_keys = load_field_keys(settings.field_keys, settings.data_dir)
+    app.state.field_keys = field_keys
 
     async def http_error(_: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 400)

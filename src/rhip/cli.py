@@ -64,8 +64,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from rhip.security.fields import configure_from
     from rhip.store.db import make_engine, migrate
 
+    configure_from(settings.field_keys, settings.data_dir, settings.index_key)
     engine = make_engine(settings.database_url())
     try:
         migrate(engine)
@@ -250,6 +252,77 @@ def cmd_deid_export(args: argparse.Namespace) -> int:
         engine.dispose()
     print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     return 0 if report.feasible else 2
+
+
+def _key_file_ring(settings: Settings) -> tuple[Path, Any]:
+    from rhip.security.crypto import load_field_keys
+
+    if settings.field_keys:
+        raise CliError(
+            "field keys come from RHIP_FIELD_KEYS: put the new key first there, restart, then run `rhip keys reseal`"
+        )
+    return settings.data_dir / "field.keys", load_field_keys("", settings.data_dir)
+
+
+def _reseal(settings: Settings) -> dict[str, Any]:
+    from rhip.mpi.sealing import reseal_index
+    from rhip.store.reseal import reseal
+
+    engine = _engine(settings)
+    try:
+        report = reseal(engine, settings, also=reseal_index)
+    finally:
+        engine.dispose()
+    counts = {"scanned": report.scanned, "resealed": report.resealed, "reindexed": report.reindexed}
+    return {**counts, **(report.extra or {})}
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """New active SM4 field key in the key file (old keys kept for reading), then re-seal everything."""
+    import secrets
+
+    from rhip.security.crypto import KeyRing
+
+    settings = _settings(args)
+    path, ring = _key_file_ring(settings)
+    n = 1 + max((int(k[1:]) for k in ring.keys if k[1:].isdigit()), default=0)
+    new_id = f"k{n}"
+    rotated = KeyRing({new_id: secrets.token_bytes(16), **ring.keys}, new_id)
+    path.write_text(rotated.to_text())
+    path.chmod(0o600)
+    print(json.dumps({"active": new_id, "keys": list(rotated.keys), **_reseal(settings)}))
+    return 0
+
+
+def cmd_keys_reseal(args: argparse.Namespace) -> int:
+    """Re-seal stored ID numbers and phones under the active key (after a rotation, or plaintext data)."""
+    print(json.dumps(_reseal(_settings(args))))
+    return 0
+
+
+def cmd_keys_retire(args: argparse.Namespace) -> int:
+    """Remove a key from the key file, refusing while any stored value still uses it."""
+    from rhip.mpi.sealing import index_keys_in_use
+    from rhip.security.crypto import KeyRing
+    from rhip.store.reseal import keys_in_use
+
+    settings = _settings(args)
+    path, ring = _key_file_ring(settings)
+    if args.key_id not in ring.keys:
+        raise CliError(f"no key '{args.key_id}' in {path}")
+    if args.key_id == ring.active:
+        raise CliError(f"'{args.key_id}' is the active key: rotate first")
+    engine = _engine(settings)
+    try:
+        used = keys_in_use(engine) | index_keys_in_use(engine)
+    finally:
+        engine.dispose()
+    if args.key_id in used:
+        raise CliError(f"key '{args.key_id}' still seals stored values: run `rhip keys reseal` first")
+    kept = KeyRing({k: v for k, v in ring.keys.items() if k != args.key_id}, ring.active)
+    path.write_text(kept.to_text())
+    print(json.dumps({"retired": args.key_id, "keys": list(kept.keys)}))
+    return 0
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -551,6 +624,19 @@ def build_parser() -> argparse.ArgumentParser:
     _db_flag(a)
     a.add_argument("--since", help="only grants from this ISO date or date-time on (local time without an offset)")
     a.set_defaults(func=cmd_audit_break_glass)
+
+    p = sub.add_parser("keys", help="SM4 field keys sealing ID numbers and phones (decision 0019)")
+    ksub = p.add_subparsers(dest="keys_command", required=True)
+    k = ksub.add_parser("rotate", help="add a new active key to the key file and re-seal all stored values")
+    _db_flag(k)
+    k.set_defaults(func=cmd_keys_rotate)
+    k = ksub.add_parser("reseal", help="re-seal stored values under the active key (idempotent)")
+    _db_flag(k)
+    k.set_defaults(func=cmd_keys_reseal)
+    k = ksub.add_parser("retire", help="remove an old key from the key file once nothing uses it")
+    k.add_argument("key_id")
+    _db_flag(k)
+    k.set_defaults(func=cmd_keys_retire)
 
     p = sub.add_parser("source", help="data sources: China-profile strictness per feed (decision 0012)")
     ssub = p.add_subparsers(dest="action", required=True)

@@ -37,7 +37,11 @@ class Settings(BaseSettings):
     """China-profile strictness for sources without their own setting (``rhip source set``; decision 0012)."""
 
     field_keys: str = Field(default="", repr=False)
-    """SM4 key ring ``id:hex[,id:hex]`` for encrypted fields (TOTP secrets); empty: ``<data_dir>/field.keys``."""
+    """SM4 key ring ``id:hex[,id:hex]`` sealing ID numbers, phones and TOTP secrets (decision 0019); empty:
+    ``<data_dir>/field.keys``."""
+    index_key: str = Field(default="", repr=False)
+    """Secret of the keyed hashes that must stay stable across SM4 key rotations (the MPI's blocking keys,
+    decision 0019); empty means a random key kept in ``<data_dir>/index.key``."""
     audit_durable_reads: bool = False
     """Wait for the WAL flush of every read's audit entry too (PostgreSQL; costs ~5 ms per read here).
     Writes' entries are always durable with the write (decision 0013)."""

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from rhip.fhir.search.values import MAX_MS, MIN_MS
+from rhip.security.fields import blind
 from rhip.store.index import INDEX_TYPES, index_rows
 from rhip.store.schema import INDEX_TABLES
 
@@ -94,8 +95,11 @@ def test_patient_rows() -> None:
     assert of(rows, "token", "identifier:of-type") == {
         (0, "http://terminology.hl7.org/CodeSystem/v2-0203|NNCHN", "110101199003071234", None)
     }
-    assert of(rows, "token", "telecom") == {(0, "phone", "13800138000", None), (0, "email", "ZSF@example.cn", None)}
-    assert of(rows, "token", "phone") == {(0, "phone", "13800138000", None)}
+    # phones are indexed as their keyed blind index (decision 0019), never as written
+    phone = blind("13800138000")
+    assert phone != "13800138000"
+    assert of(rows, "token", "telecom") == {(0, "phone", phone, None), (0, "email", "ZSF@example.cn", None)}
+    assert of(rows, "token", "phone") == {(0, "phone", phone, None)}
     assert of(rows, "token", "email") == {(0, "email", "ZSF@example.cn", None)}
     assert of(rows, "token", "gender") == {(0, None, "male", None)}
     assert of(rows, "token", "deceased") == {(0, None, "false", None)}

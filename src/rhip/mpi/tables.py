@@ -3,6 +3,9 @@
 ``rhip.store`` imports this module so migrations and schema comparisons see them. Design: docs/decisions
 (MPI storage and operations).
 
+Match records, golden values and ``ric_valid`` are stored SM4-sealed (:class:`SealedText`); blocking
+keys are keyed hashes (:mod:`rhip.mpi.keys`).
+
 - ``mpi_persons``: one row per person (master record): golden values (JSON), the one valid 身份证号 it may
   hold (exclusivity is checked against the whole person, not a pair), status and ``replaced_by`` after
   a merge, and a version that grows with every change of the golden record.
@@ -22,9 +25,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, SmallInteger, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, SmallInteger, String, Table, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
 
+from rhip.security.fields import seal_value, unseal_value
 from rhip.store.schema import RID, metadata
+
+_SEALED = "sm4g1."
+
+
+class SealedText(TypeDecorator[str]):
+    """Text stored SM4-sealed as a whole (decision 0019): match records, golden values and the one valid
+    ID number of a person hold ID numbers and phones. Reads decrypt, so the index code sees plaintext;
+    values written before sealing existed read as they are until ``rhip keys reseal``."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return value if value is None or value.startswith(_SEALED) else seal_value(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return unseal_value(value) if value is not None and value.startswith(_SEALED) else value
+
 
 mpi_persons = Table(
     "mpi_persons",
@@ -32,8 +55,8 @@ mpi_persons = Table(
     Column("person", RID, primary_key=True, autoincrement=True),
     Column("status", String(8), nullable=False),
     Column("replaced_by", BigInteger, nullable=True),
-    Column("ric_valid", String(18), nullable=True),
-    Column("golden", Text, nullable=False),
+    Column("ric_valid", SealedText, nullable=True),
+    Column("golden", SealedText, nullable=False),
     Column("version", Integer, nullable=False),
     Column("created", BigInteger, nullable=False),
     Column("updated", BigInteger, nullable=False),
@@ -49,7 +72,7 @@ mpi_registrations = Table(
     Column("source", String(80), nullable=False),
     Column("trust", SmallInteger, nullable=False),
     Column("lu", BigInteger, nullable=False),
-    Column("record", Text, nullable=False),
+    Column("record", SealedText, nullable=False),
     Index("ix_mpi_registrations_person", "person"),
     Index("ix_mpi_registrations_id", "id"),
 )

@@ -18,6 +18,7 @@ from typing import Any
 from rhip.canonical import CANONICAL
 from rhip.identity import IdentifierSystems, division_table, validate_ric
 from rhip.identity.ric import DivisionCheck
+from rhip.security.fields import mask, sensitive_system
 from rhip.terminology.bundled import bundled
 from rhip.terminology.divisions import URL as GB2260
 
@@ -94,10 +95,11 @@ def identifier_value(expr: str, node: Any, env: Env) -> Iterator[Failure]:
                 yield f"{expr}.value", f"ID number: {p.message_en}", f"身份证号：{p.message_zh}"
         return
     if info.check(value) is False:
+        shown = mask(value) if sensitive_system(system) else value  # findings are stored (decision 0019)
         yield (
             f"{expr}.value",
-            f"'{value}' is not a valid {info.name_en} ({info.uri})",
-            f"“{value}”不是有效的{info.name_zh}",
+            f"'{shown}' is not a valid {info.name_en} ({info.uri})",
+            f"“{shown}”不是有效的{info.name_zh}",
         )
 
 
@@ -238,7 +240,7 @@ def phone_number(expr: str, node: Any, env: Env) -> Iterator[Failure]:
         digits = digits[3:]
     digits = digits.split("#")[0].split("x")[0]
     if not (digits.isascii() and digits.isdigit() and 7 <= len(digits) <= 12):
-        value = node["value"]
+        value = mask(node["value"])
         yield f"{expr}.value", f"'{value}' is not a Chinese phone number", f"“{value}”不是有效的电话号码"
 
 

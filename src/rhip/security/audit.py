@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from rhip.canonical import CANONICAL
 from rhip.fhir import json as fjson
 from rhip.security.context import RequestContext
+from rhip.security.fields import mask_query
 from rhip.security.keyfiles import key_file
 
 _DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -116,7 +117,7 @@ class Collector:
         if interaction not in self.interactions:
             self.interactions.append(interaction)
         if len(self.queries) < 20:
-            self.queries.append(text[:2000])
+            self.queries.append(mask_query(text)[:2000])
 
     def deny(self, what: str) -> None:
         self.denied.append(what)

@@ -83,7 +83,7 @@ def _rows_of(v: NewVersion) -> dict[str, list[tuple[Any, ...]]]:
     """The rows of one new resource by table, laid out as ``_TABLE_COLUMNS`` (``v.rid`` assigned)."""
     out: dict[str, list[tuple[Any, ...]]] = {
         "resources": [(v.rid, v.rtype, v.id, v.version, v.lu, False, v.imask)],
-        "resource_versions": [(v.rid, v.version, v.rtype, v.id, v.lu, v.method, v.content)],
+        "resource_versions": [(v.rid, v.version, v.rtype, v.id, v.lu, v.method, v.stored)],
     }
     for kind in INDEX_ORDER:
         rows = v.rows.get(kind)

@@ -28,6 +28,7 @@ from rhip.profiles import ProfileIssue
 from rhip.profiles import validate as profile_findings
 from rhip.security.audit import Collector, load_key, outcome_for, record_from
 from rhip.security.context import RequestContext
+from rhip.security.fields import configure_from, seal_json
 from rhip.security.policy import Access, Policy, RolePolicy, RowScope
 from rhip.settings import Settings
 from rhip.store import audit_log, dialect
@@ -141,7 +142,10 @@ def build_version(
         if key not in body:
             body[key] = value
     rows = index_rows(body, base_url=base_url, tz=tz)
-    return NewVersion(rtype, id, version, lu, method, fjson.dumps(body).decode(), rows)
+    text = fjson.dumps(body)
+    stored = seal_json(body, text)
+    content = text.decode()
+    return NewVersion(rtype, id, version, lu, method, content, rows, sealed=None if stored is text else stored.decode())
 
 
 class Repository:
@@ -164,6 +168,8 @@ class Repository:
         self.base_url = settings.base_url.rstrip("/") or None
         self.sources = SourceSettings(engine, settings.validation_default)
         self.audit_key = load_key(settings.audit_key, settings.data_dir)
+        self.field_keys = configure_from(settings.field_keys, settings.data_dir, settings.index_key)
+        """Seals ID numbers and phones in stored content and indexes (process-wide, decision 0019)."""
 
     def today(self) -> date:
         """Today's date where the platform runs (profile checks of absurd dates)."""

@@ -29,9 +29,26 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
+
+from rhip.security.fields import unseal_text
 
 metadata = MetaData()
+
+
+class SealedJson(TypeDecorator[str]):
+    """Resource JSON whose sensitive values are stored sealed (rhip.security.fields): every read through
+    the schema gets the text as received, so no reader can forget to decrypt. Writers store
+    ``NewVersion.stored``, sealed when the version was built."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return value if value is None else unseal_text(value)
+
 
 # SQLite only auto-increments a column declared exactly "INTEGER PRIMARY KEY".
 RID = BigInteger().with_variant(Integer(), "sqlite")
@@ -63,7 +80,7 @@ resource_versions = Table(
     # HTTP verb that produced the version (POST, PUT, PATCH, DELETE), for history bundles.
     Column("method", String(8), nullable=False),
     # The resource JSON as stored (None for a deletion).
-    Column("content", Text, nullable=True),
+    Column("content", SealedJson, nullable=True),
     Index("ix_versions_lu", "lu"),
     Index("ix_versions_type_lu", "rtype", "lu"),
 )

@@ -51,9 +51,17 @@ class NewVersion:
     rid: int | None = None
     """Known for existing resources; assigned at flush for new ones."""
     old_imask: int = 0
+    sealed: str | None = None
+    """The text to store when it differs from ``content`` (sensitive values sealed, rhip.security.fields);
+    everything in memory — hooks, responses, the audit — reads the plaintext ``content``."""
     findings: list[ProfileIssue] = field(default_factory=list)
     """China-profile findings accepted with the write (kept for data-quality measurement)."""
     source: str = ""
+
+    @property
+    def stored(self) -> str | None:
+        """The ``resource_versions.content`` to write."""
+        return self.sealed if self.sealed is not None else self.content
 
     @property
     def deleted(self) -> bool:
@@ -93,7 +101,7 @@ def flush(conn: Connection, versions: list[NewVersion]) -> None:
         conn,
         "resource_versions",
         ("rid", "version", "rtype", "id", "lu", "method", "content"),
-        [(v.rid, v.version, v.rtype, v.id, v.lu, v.method, v.content) for v in versions],
+        [(v.rid, v.version, v.rtype, v.id, v.lu, v.method, v.stored) for v in versions],
     )
     for kind in INDEX_ORDER:
         rows = [(v.rid, v.rtype, *row) for v in versions for row in v.rows.get(kind, ())]

@@ -23,6 +23,7 @@ from datetime import tzinfo
 from typing import Any
 
 from rhip.fhir.search.compile import Item, resource_types
+from rhip.security.fields import blind, sensitive_system
 
 __all__ = ["build", "parse_reference"]
 
@@ -64,7 +65,10 @@ def build(code: str, grp: int, items: list[Item], rows: Rows, base_url: str | No
                     out.append((code, grp, *parsed))
             ident = value.get("identifier")
             if isinstance(ident, dict) and ident.get("value") is not None:
-                rows["token"].append((code + ":identifier", grp, ident.get("system"), ident["value"], None))
+                system, ivalue = ident.get("system"), ident["value"]
+                if isinstance(system, str) and isinstance(ivalue, str) and sensitive_system(system):
+                    ivalue = blind(ivalue)  # an ID number naming the subject (decision 0019)
+                rows["token"].append((code + ":identifier", grp, system, ivalue, None))
         elif ftype in _URIS and isinstance(value, str) and value:
             out.append((code, grp, None, None, value.split("|", 1)[0]))
         elif isinstance(value, dict) and isinstance(value.get("resourceType"), str) and value.get("id"):

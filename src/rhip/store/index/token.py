@@ -10,6 +10,9 @@ normalised type text (``type.text``, else the first type coding's display); a Co
 
 ``identifier:of-type=system|code|value`` (R4 §token, "of-type") is served by extra rows with code
 ``<code>:of-type``, system ``<type.system>|<type.code>`` and value = the identifier's value.
+
+Sensitive values (identity-document numbers, phones: :mod:`rhip.security.fields`) are indexed as their
+keyed blind index, never as written.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from rhip.fhir.search.compile import Item
 from rhip.fhir.search.values import normalize_string
+from rhip.security.fields import CONTACT_SYSTEMS, blind, sensitive_system
 
 __all__ = ["build", "identifier_rows"]
 
@@ -48,7 +52,9 @@ def _codeable(code: str, grp: int, cc: dict[str, Any], out: list[Any]) -> None:
 
 def identifier_rows(code: str, grp: int, ident: dict[str, Any], out: list[Any]) -> None:
     """Rows of one Identifier (with the ``:of-type`` rows)."""
-    value, itype = ident.get("value"), ident.get("type")
+    value, itype, system = ident.get("value"), ident.get("type"), ident.get("system")
+    if isinstance(value, str) and isinstance(system, str) and sensitive_system(system):
+        value = blind(value)
     text = None
     if isinstance(itype, dict):
         codings = itype.get("coding") or ()
@@ -65,13 +71,16 @@ def identifier_rows(code: str, grp: int, ident: dict[str, Any], out: list[Any]) 
                             None,
                         )
                     )
-    if value is not None or ident.get("system") is not None:
-        out.append((code, grp, ident.get("system"), value, text))
+    if value is not None or system is not None:
+        out.append((code, grp, system, value, text))
 
 
 def _contact_point(code: str, grp: int, cp: dict[str, Any], out: list[Any]) -> None:
-    if cp.get("value") is not None:
-        out.append((code, grp, cp.get("system"), cp["value"], None))
+    value, system = cp.get("value"), cp.get("system")
+    if value is not None:
+        if isinstance(value, str) and system in CONTACT_SYSTEMS:
+            value = blind(value)
+        out.append((code, grp, system, value, None))
 
 
 _COMPLEX: dict[str, Callable[[str, int, dict[str, Any], list[Any]], None]] = {

@@ -19,6 +19,7 @@ from rhip.fhir.errors import FhirError
 from rhip.fhir.search.params import registry
 from rhip.fhir.search.parse import Criterion, split_escaped, split_prefix, unescape
 from rhip.fhir.search.values import date_range, normalize_string, number_range
+from rhip.security.fields import CONTACT_SYSTEMS, blind_candidates, sensitive_system
 from rhip.store.dialect import like_escape
 from rhip.store.schema import (
     INDEX_TABLES,
@@ -102,7 +103,7 @@ def matching_rids(crit: Criterion, env: Env) -> Select[Any]:
         code = f"{crit.code}:of-type"
     if crit.type == "reference" and crit.modifier == "identifier":
         table, t, code = idx_token, idx_token.c, f"{crit.code}:identifier"
-        conds = [_token_match(t, v, None) for v in crit.values]
+        conds = [_token_match(t, v, None, sealed=True) for v in crit.values]
     else:
         conds = [value_condition(crit, t, v, env) for v in crit.values]
     return select(t.rid).where(t.rtype == crit.rtype, t.code == code, or_(*conds), *_ordinary(table))
@@ -119,7 +120,7 @@ def value_condition(crit: Criterion, t: Any, value: str, env: Env) -> ColumnElem
     if kind == "string":
         return _string_match(t, value, crit.modifier)
     if kind == "token":
-        return _token_match(t, value, crit.modifier)
+        return _token_match(t, value, crit.modifier, sealed=_may_be_sealed(crit))
     if kind == "reference":
         return _reference_match(t, value, crit, env)
     if kind == "date":
@@ -143,25 +144,44 @@ def _string_match(t: Any, value: str, modifier: str | None) -> ColumnElement[boo
     return t.value.like(f"{norm}%", escape="\\")
 
 
-def _token_match(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+def _may_be_sealed(crit: Criterion) -> bool:
+    """Whether the parameter indexes Identifiers or ContactPoints (whose values may be blind-indexed)."""
+    if crit.modifier == "of-type":
+        return True
+    return crit.param is not None and not crit.param.result_types.isdisjoint(("Identifier", "ContactPoint"))
+
+
+def _value_is(t: Any, value: str, system: str | None, sealed: bool) -> ColumnElement[bool]:
+    """``t.value`` equals ``value`` as written or, for a value that may be sealed, its blind index
+    under every key (a search cannot know which key indexed a row during a rotation)."""
+    if not sealed or not value:
+        return t.value == value
+    if system is not None:
+        if system in CONTACT_SYSTEMS or sensitive_system(system):
+            return t.value.in_(blind_candidates(value))
+        return t.value == value
+    return t.value.in_([value, *blind_candidates(value)])
+
+
+def _token_match(t: Any, value: str, modifier: str | None, *, sealed: bool = False) -> ColumnElement[bool]:
     if modifier == "text":
         return t.text.like(f"{like_escape(normalize_string(unescape(value)))}%", escape="\\")
     if modifier == "of-type":
         parts = split_escaped(value, "|")
         if len(parts) != 3 or not all(parts):
             raise _bad(f":of-type needs system|code|value, got '{value}'", ":of-type 需要 system|code|value 格式")
-        return and_(t.system == f"{parts[0]}|{parts[1]}", t.value == parts[2])
+        return and_(t.system == f"{parts[0]}|{parts[1]}", _value_is(t, parts[2], None, sealed))
     parts = split_escaped(value, "|")
     if len(parts) == 1:
-        return t.value == parts[0]
+        return _value_is(t, parts[0], None, sealed)
     if len(parts) != 2:
         raise _bad(f"invalid token '{value}'", f"令牌值格式无效：{value}")
     system, code = parts
     if system == "":
-        return and_(t.system.is_(None), t.value == code)
+        return and_(t.system.is_(None), _value_is(t, code, None, sealed))
     if code == "":
         return t.system == system
-    return and_(t.system == system, t.value == code)
+    return and_(t.system == system, _value_is(t, code, system, sealed))
 
 
 def _reference_match(t: Any, value: str, crit: Criterion, env: Env) -> ColumnElement[bool]:

@@ -198,6 +198,10 @@ def test_mpi_matches_on_sealed_values(engine: Engine, settings: Settings) -> Non
         people = {r.id: r.person for r in conn.execute(select(mpi_registrations.c.id, mpi_registrations.c.person))}
         held = conn.execute(select(mpi_persons.c.ric_valid)).scalars().all()
     assert people[ids[0]] == people[ids[1]] > 0  # linked through the sealed ID number
+    pix = api_for(repo, settings).get("/Patient/$ihe-pix", params={"sourceIdentifier": f"{ID_SYSTEM}|{RIC}"})
+    assert pix.status_code == 200, pix.text
+    refs = {p["valueReference"]["reference"] for p in pix.json()["parameter"] if p["name"] == "targetId"}
+    assert refs == {f"Patient/{i}" for i in ids}
     assert held == [RIC]  # decrypted by the column type
     assert_sealed(engine)
 
@@ -269,6 +273,18 @@ def test_cli_rotate_reseal_retire(
     with repo.unit(RequestContext.system("h1")) as unit:
         assert unit.read("Patient", pid).resource()["identifier"][0]["value"] == RIC
     repo.engine.dispose()
+
+
+def api_for(repo: Repository, settings: Settings) -> Any:
+    from conftest import Api
+    from fastapi.testclient import TestClient
+
+    from rhip.app import create_app
+    from rhip.security import tokens
+
+    app = create_app(settings, repo)
+    ctx = RequestContext(subject="tester", kind="client", scopes=frozenset({"system/*.*"}))
+    return Api(TestClient(app, base_url="http://fhir.test"), tokens.issue(app.state.jwt_secret, ctx, 3600))
 
 
 def _engine(settings: Settings) -> Engine:

@@ -46,6 +46,7 @@ __all__ = [
     "configured",
     "count_sensitive",
     "derived_key",
+    "index_values",
     "mask",
     "mask_query",
     "ring",
@@ -271,3 +272,16 @@ def mask_query(text: str) -> str:
             changed = True
         out.append((name, value))
     return urlencode(out, safe="|:,*") if changed else text
+
+
+def index_values(value: str, system: str | None) -> list[str]:
+    """What an ``idx_token`` row of an Identifier/ContactPoint ``system|value`` may hold: the blind indexes
+    of a sensitive value (under every key), the value itself for other systems, both when the system is
+    not known (a search without one)."""
+    if not value:
+        return [value]
+    if system is None:
+        return [value, *blind_candidates(value)]
+    if system in CONTACT_SYSTEMS or sensitive_system(system):
+        return blind_candidates(value)
+    return [value]

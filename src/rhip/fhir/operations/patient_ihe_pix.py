@@ -23,6 +23,7 @@ from rhip.mpi import index
 from rhip.mpi.actions import current
 from rhip.mpi.golden import PERSON_SYSTEM
 from rhip.mpi.tables import mpi_registrations
+from rhip.security.fields import index_values
 from rhip.security.policy import Access
 from rhip.store.repository import Unit
 from rhip.store.schema import idx_token, resources
@@ -50,7 +51,9 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
         pids.add(int(value))
     else:
         t, r = idx_token.c, resources.c
-        rids = select(t.rid).where(t.rtype == "Patient", t.code == "identifier", t.system == system, t.value == value)
+        rids = select(t.rid).where(
+            t.rtype == "Patient", t.code == "identifier", t.system == system, t.value.in_(index_values(value, system))
+        )
         live = select(r.rid).where(r.rid.in_(rids), r.deleted.is_(False))
         reg = mpi_registrations.c
         pids |= {int(row.person) for row in conn.execute(select(reg.person).where(reg.rid.in_(live)))}

@@ -19,7 +19,7 @@ from rhip.fhir.errors import FhirError
 from rhip.fhir.search.params import registry
 from rhip.fhir.search.parse import Criterion, split_escaped, split_prefix, unescape
 from rhip.fhir.search.values import date_range, normalize_string, number_range
-from rhip.security.fields import CONTACT_SYSTEMS, blind_candidates, sensitive_system
+from rhip.security.fields import index_values
 from rhip.store.dialect import like_escape
 from rhip.store.schema import (
     INDEX_TABLES,
@@ -154,13 +154,10 @@ def _may_be_sealed(crit: Criterion) -> bool:
 def _value_is(t: Any, value: str, system: str | None, sealed: bool) -> ColumnElement[bool]:
     """``t.value`` equals ``value`` as written or, for a value that may be sealed, its blind index
     under every key (a search cannot know which key indexed a row during a rotation)."""
-    if not sealed or not value:
+    if not sealed:
         return t.value == value
-    if system is not None:
-        if system in CONTACT_SYSTEMS or sensitive_system(system):
-            return t.value.in_(blind_candidates(value))
-        return t.value == value
-    return t.value.in_([value, *blind_candidates(value)])
+    values = index_values(value, system)
+    return t.value == values[0] if len(values) == 1 else t.value.in_(values)
 
 
 def _token_match(t: Any, value: str, modifier: str | None, *, sealed: bool = False) -> ColumnElement[bool]:

@@ -1,4 +1,4 @@
-"""FHIR R4 Consent → refusal rules the access policy can apply in SQL (decision 0015).
+"""FHIR R4 Consent → refusal rules the access policy can apply in SQL (decision 0016).
 
 A Consent counts when it is ``active`` and names its ``patient``. Every provision (the root and nested
 ones) of type ``deny`` becomes rules ``(patient, actor, category)``: ``actor`` is each

@@ -1,4 +1,4 @@
-"""The single authorisation point the repository calls before touching data (decision 0014).
+"""The single authorisation point the repository calls before touching data (decision 0016).
 
 Two levels: *type* decisions (``allows``/``authorize``: SMART-on-FHIR scopes such as ``system/*.*``,
 ``user/Observation.read``, plus role rules) and *row* decisions (``rows``: which patients' records a
@@ -97,7 +97,7 @@ HIDDEN_FROM_CLINICIANS = frozenset({"V"})
 
 
 class RolePolicy(ScopePolicy):
-    """Scopes plus the platform roles of the security issue (decision 0014).
+    """Scopes plus the platform roles of the security issue (decision 0016).
 
     - resident: their own and their dependants' records (``RequestContext.patients``);
     - clinician: patients with a care relationship at their organisation (an Encounter it provided or

@@ -1,4 +1,4 @@
-"""Tables of the access policy (decision 0014), on the same ``metadata`` as ``schema``.
+"""Tables of the access policy (decision 0016), on the same ``metadata`` as ``schema``.
 
 - ``user_patients``: the Patient records a resident user may see (their own, their children's …).
 - ``access_grants``: break-glass grants: a clinician's time-limited access to one patient, with the

@@ -238,7 +238,7 @@ class Unit:
         self.audit = Collector()
         """What this unit touched: one AuditEvent per unit (decision 0013)."""
         self.rows: RowScope | None = repo.policy.rows(ctx)
-        """Row-level restriction of reads (decision 0014); None = every row of the allowed types."""
+        """Row-level restriction of reads (decision 0016); None = every row of the allowed types."""
         self._access: dict[frozenset[str] | None, ColumnElement[bool]] = {}
         self.deferred = False
         """When True (transaction bundles), writes are buffered and flushed together."""
@@ -589,7 +589,7 @@ class Unit:
 
     # -- break-glass ---------------------------------------------------------------------------
     def break_glass(self, patient_id: str, reason: str, minutes: int) -> int:
-        """Grant this clinician emergency access to one patient's record for ``minutes`` (decision 0015).
+        """Grant this clinician emergency access to one patient's record for ``minutes`` (decision 0016).
 
         The grant is flagged in the audit trail with its reason (so the resident and auditors see it)
         and expires by itself; confidentiality-V data stays hidden. Returns the expiry (epoch ms).

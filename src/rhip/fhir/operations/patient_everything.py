@@ -56,7 +56,7 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
     stmt = select(r.rid).where(r.deleted.is_(False))
     stmt = stmt.where(r.rid.in_(member)) if member is not None else stmt.where(r.rid == -1)
     access = unit.access()
-    if access is not None:  # labels and refused categories inside a visible record (decision 0014)
+    if access is not None:  # labels and refused categories inside a visible record (decision 0016)
         stmt = stmt.where(access)
     if since_ms is not None:
         stmt = stmt.where(r.lu >= since_ms)

@@ -152,12 +152,20 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_client_create(args: argparse.Namespace) -> int:
     from rhip.security.accounts import create_client
 
+    pem = None
+    if args.public_key is not None:
+        try:
+            pem = Path(args.public_key).read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read {args.public_key}: {exc}") from None
     engine = _engine(_settings(args))
     try:
-        creds = create_client(engine, name=args.name, scopes=args.scopes, organization=args.org)
+        creds = create_client(engine, name=args.name, scopes=args.scopes, organization=args.org, public_key=pem)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     finally:
         engine.dispose()
-    print(json.dumps({"client_id": creds.id, "client_secret": creds.secret}))
+    print(json.dumps({"client_id": creds.id, **({"client_secret": creds.secret} if creds.secret else {})}))
     return 0
 
 
@@ -583,6 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--name", required=True)
     c.add_argument("--scopes", default="system/*.*")
     c.add_argument("--org")
+    c.add_argument(
+        "--public-key",
+        dest="public_key",
+        help="PEM public key (EC P-256/P-384 or RSA): the client signs JWT assertions instead of using a secret",
+    )
     c.set_defaults(func=cmd_client_create)
 
     p = sub.add_parser("user", help="platform users")

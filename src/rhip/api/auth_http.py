@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from rhip.api.fhir_http import base_url
 from rhip.fhir.errors import FhirError
-from rhip.security import accounts, tokens
+from rhip.security import accounts, assertions, tokens
 from rhip.security.audit import Collector
 from rhip.security.context import RequestContext
 
@@ -44,7 +44,16 @@ async def token(request: Request) -> Response:
     engine = request.app.state.repo.engine
     grant = form.get("grant_type")
     try:
-        if grant == "client_credentials":
+        if grant == "client_credentials" and "client_assertion" in form:
+            if form.get("client_assertion_type") != assertions.ASSERTION_TYPE:
+                return _oauth_error(
+                    400, "invalid_request", f"client_assertion_type must be {assertions.ASSERTION_TYPE}"
+                )
+            audiences = {f"{base_url(request)}/auth/token", str(request.url.replace(query=""))}
+            ctx = await run_in_threadpool(
+                assertions.check_client_assertion, engine, form["client_assertion"], audiences
+            )
+        elif grant == "client_credentials":
             cid, secret = form.get("client_id", ""), form.get("client_secret", "")
             if not cid:
                 import base64
@@ -91,9 +100,10 @@ def smart_configuration(request: Request) -> Response:
         {
             "token_endpoint": f"{base}/auth/token",
             "grant_types_supported": ["client_credentials", "password"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": list(assertions.ALGORITHMS),
             "scopes_supported": ["system/*.*", "system/*.read", "user/*.*", "user/*.read", "patient/*.read"],
-            "capabilities": ["client-confidential-symmetric"],
+            "capabilities": ["client-confidential-symmetric", "client-confidential-asymmetric"],
         }
     )
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from rhip.fhir.errors import FhirError
 from rhip.security import totp as totp_mod
+from rhip.security.assertions import check_public_key
 from rhip.security.context import RequestContext
 from rhip.security.crypto import KeyRing
 from rhip.store.access_tables import user_patients
@@ -39,18 +40,24 @@ class Credentials:
     secret: str
 
 
-def create_client(engine: Engine, *, name: str, scopes: str, organization: str | None = None) -> Credentials:
+def create_client(
+    engine: Engine, *, name: str, scopes: str, organization: str | None = None, public_key: str | None = None
+) -> Credentials:
+    """Register a client. With ``public_key`` (PEM) it authenticates with signed assertions only
+    (:mod:`rhip.security.assertions`) and gets no secret; otherwise a random secret is returned once."""
     client_id = "c-" + secrets.token_hex(8)
-    secret = secrets.token_urlsafe(32)
+    pem = check_public_key(public_key) if public_key is not None else None
+    secret = "" if pem else secrets.token_urlsafe(32)
     with engine.begin() as conn:
         conn.execute(
             insert(auth_clients).values(
                 client_id=client_id,
                 name=name,
-                secret_hash=_HASHER.hash(secret),
+                secret_hash=_HASHER.hash(secret) if secret else "",
                 scopes=scopes,
                 organization=organization,
                 created=int(time.time()),
+                public_key=pem,
             )
         )
     return Credentials(client_id, secret)
@@ -87,7 +94,7 @@ def check_client(engine: Engine, client_id: str, secret: str) -> RequestContext:
     with engine.connect() as conn:
         row = conn.execute(select(auth_clients).where(auth_clients.c.client_id == client_id)).first()
     try:
-        if row is None:
+        if row is None or not row.secret_hash:  # unknown, or a key-only client (assertions)
             raise VerificationError()
         _HASHER.verify(row.secret_hash, secret)
     except VerificationError:

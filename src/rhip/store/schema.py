@@ -201,8 +201,21 @@ auth_clients = Table(
     Column("scopes", Text, nullable=False),
     Column("organization", String(64), nullable=True),
     Column("created", BigInteger, nullable=False),
+    # PEM public key of a client that authenticates with signed JWT assertions (private_key_jwt, SMART
+    # Backend Services) instead of a secret; its secret_hash is then empty.
+    Column("public_key", Text, nullable=True),
 )
 """OAuth2 clients (hospital interfaces, other platform nodes): client-credentials grant."""
+
+auth_assertions = Table(
+    "auth_assertions",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("jti", String(255), primary_key=True),
+    Column("expires", BigInteger, nullable=False),
+    Index("ix_auth_assertions_expires", "expires"),
+)
+"""``jti`` of client assertions already used, until they expire (replay protection)."""
 
 auth_users = Table(
     "auth_users",

@@ -308,3 +308,82 @@ def test_care_relationships_follow_encounter_changes(region: Any) -> None:
     assert doctor("GET", "/Patient/p2").status_code == 200
     assert region.delete("/Encounter/e-p2").status_code in (200, 204)
     assert doctor("GET", "/Patient/p2").status_code == 404
+
+
+def test_a_refused_type_hides_rows_naming_the_patient_anywhere_unless_glass_is_broken(region: Any) -> None:
+    """p2 refuses Observations to every organisation (``provision.class``): their own observation and
+    one about p1 that names p2 outside the compartment (``focus``) disappear for clinicians, counts
+    included; a break-glass grant on p2 brings both back."""
+    focus = {**obs("o1focus", "p1"), "focus": [{"reference": "Patient/p2"}]}
+    put(region, focus)
+    refusal = {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "category": [{"text": "privacy"}],
+        "patient": {"reference": "Patient/p2"},
+        "provision": {"type": "deny", "class": [{"code": "Observation"}]},
+    }
+    assert region.post("/Consent", json=refusal).status_code == 201
+    a, b = user(region, "clinician-a"), user(region, "clinician-b")
+    assert ids(a("GET", "/Observation").json()) == {"Observation/o1"}
+    assert a("GET", "/Observation?_summary=count").json()["total"] == 1
+    assert a("GET", "/Observation/o1focus").status_code == 404
+    assert ids(b("GET", "/Observation").json()) == set()
+    assert b("GET", "/Patient/p2").status_code == 200  # the refusal covers Observations only
+    params = {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": "昏迷急诊，需查既往史"}]}
+    assert b("POST", "/Patient/p2/$break-glass", json=params).status_code == 200
+    assert ids(b("GET", "/Observation").json()) == {"Observation/o2"}
+    assert b("GET", "/Observation?_summary=count").json()["total"] == 1
+    assert b("POST", "/Patient/p1/$break-glass", json=params).status_code == 200
+    seen = b("GET", "/Observation").json()
+    assert ids(seen) == {"Observation/o2", "Observation/o1focus", "Observation/o1psy", "Observation/o1"}
+    assert seen["total"] == 4
+
+
+def test_totals_match_the_permitted_rows_on_every_page(region: Any) -> None:
+    """The total of a search is the number of permitted matches whether the first page holds them all
+    (no separate count) or not, and on later pages."""
+    for n in range(4):
+        put(region, obs(f"o1-{n}", "p1"))
+    doctor = user(region, "clinician-a")
+    visible = {"Observation/o1", *(f"Observation/o1-{n}" for n in range(4))}
+    for count in (2, 4, 5, 6, 50):
+        seen: set[str] = set()
+        page = doctor("GET", f"/Observation?_count={count}").json()
+        while True:
+            assert page["total"] == len(visible), count
+            seen |= ids(page)
+            nxt = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
+            if nxt is None:
+                break
+            page = doctor("GET", nxt[nxt.index("/Observation") :]).json()
+        assert seen == visible
+    assert "total" not in doctor("GET", "/Observation?_total=none").json()
+    assert doctor("GET", "/Observation?_count=0").json()["total"] == len(visible)
+
+
+def test_search_criteria_still_apply_to_permitted_rows(region: Any) -> None:
+    """The predicate is an OR for Patient searches (own record or linked one) and for searches that
+    can return types outside the compartment; the search criteria must still narrow the result."""
+    put(region, {"resourceType": "Patient", "id": "p4", "name": [{"text": "患者p4", "family": "p4"}]})
+    put(
+        region,
+        {
+            "resourceType": "Encounter",
+            "id": "e-p4",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": "Patient/p4"},
+            "serviceProvider": {"reference": "Organization/org-a"},
+        },
+    )
+    doctor = user(region, "clinician-a")
+    assert ids(doctor("GET", "/Patient").json()) == {"Patient/p1", "Patient/p4"}
+    assert ids(doctor("GET", "/Patient?family=p4").json()) == {"Patient/p4"}
+    assert doctor("GET", "/Patient?family=p4&_summary=count").json()["total"] == 1
+    assert ids(doctor("GET", "/Patient?_id=p1,p2").json()) == {"Patient/p1"}
+    both = doctor("GET", "/?_type=Patient,Organization&_id=p4,org-b").json()
+    assert ids(both) == {"Patient/p4", "Organization/org-b"}
+    assert both["total"] == 2
+    assert ids(doctor("GET", "/Encounter?subject=Patient/p4").json()) == {"Encounter/e-p4"}

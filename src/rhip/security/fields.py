@@ -20,6 +20,7 @@ file beside the data); nothing is sealed or read without it. A separate, stable 
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -123,10 +124,16 @@ def _is_sensitive(node: Mapping[str, Any]) -> bool:
 
 
 def _markers() -> tuple[bytes, ...]:
-    oids = {s.uri.rsplit(":", 1)[-1] for s in _REGISTRY if s.kind == "person" and s.master}
-    paths = {s.uri.rsplit("/sid/", 1)[-1] for s in _REGISTRY if s.kind == "person" and s.master}
-    found = {m.encode() for m in oids | paths} | {b'"phone"', b'"sms"'}
-    return tuple(sorted(m for m in found if not any(o != m and o in m for o in found)))  # shortest suffice
+    """Few, short byte strings one of which every sensitive node's JSON contains: the common prefix of
+    the sensitive national OIDs, the path segment of rhip's own systems, the two ContactPoint codes.
+    Each ``in`` test costs ≈ 0.6 µs on a 1.3 kB resource, so four of them, not one per system."""
+    uris = [s.uri for s in _REGISTRY if s.kind == "person" and s.master]
+    oids = [u.rsplit(":", 1)[-1] for u in uris if u.startswith("urn:oid:")]
+    urls = [u.split("://", 1)[-1] for u in uris if not u.startswith("urn:oid:")]
+    prefixes = (os.path.commonprefix(oids), os.path.commonprefix(urls))  # noqa: RUF071 (character prefix meant)
+    found = {*(p.encode() for p in prefixes), b'"phone"', b'"sms"'}
+    assert all(any(m.decode() in u for m in found) for u in uris), "a sensitive system escapes the pre-test"
+    return tuple(sorted(found))
 
 
 _MARKERS = _markers()

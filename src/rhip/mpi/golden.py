@@ -35,12 +35,25 @@ class Member:
     record: dict[str, Any]
 
 
+def _survivorship(members: Sequence[Member]) -> list[Member]:
+    return sorted(members, key=lambda m: (-m.trust, -m.lu, m.id))
+
+
+def _first(ordered: Sequence[Member], f: str) -> Any:
+    return next((m.record[f] for m in ordered if m.record.get(f) not in (None, "")), None)
+
+
+def golden_value(members: Sequence[Member], f: str) -> Any:
+    """One golden field (the batch job keeps a person's valid 身份证号 current without the rest)."""
+    return _first(_survivorship(members), f)
+
+
 def golden_values(members: Sequence[Member]) -> dict[str, Any]:
     """Golden values (trusted first, then newest) plus all identifiers and the registration ids."""
-    ordered = sorted(members, key=lambda m: (-m.trust, -m.lu, m.id))
+    ordered = _survivorship(members)
     out: dict[str, Any] = {}
     for f in GOLDEN_FIELDS:
-        out[f] = next((m.record[f] for m in ordered if m.record.get(f) not in (None, "")), None)
+        out[f] = _first(ordered, f)
     idents: set[str] = set()
     for m in ordered:
         idents |= set(m.record.get("identifiers") or ())

@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from rhip.fhir.errors import FhirError
 from rhip.mpi import records_json
 from rhip.mpi.golden import Member, golden_values
 from rhip.mpi.keys import StoredKey
@@ -27,12 +28,18 @@ from rhip.mpi.tables import (
     mpi_persons,
     mpi_registrations,
     mpi_reviews,
+    mpi_state,
     mpi_term_counts,
 )
 from rhip.store import dialect
 
 TOTAL_SHARDS = 16
 """Totals of term counts are spread over 16 rows so concurrent writers rarely wait on the same one."""
+DEDUPE_LOCK = 0x6D70_6964_6564_7570
+"""PostgreSQL advisory-lock key of a running ``rhip mpi dedupe``: writers take it shared with their
+key locks, the dedupe's reset takes it exclusively (so no writer is halfway through when it starts)."""
+DEDUPE_STATE = "dedupe"
+"""``mpi_state`` row present while a dedupe run is under way (its cursor)."""
 
 
 @dataclass(slots=True)
@@ -71,10 +78,33 @@ def lock_keys(conn: Connection, hashes: Iterable[int]) -> None:
     two writers never wait on each other in a cycle. SQLite needs nothing (one writer at a time).
     """
     keys = sorted(set(hashes))
-    if keys and dialect.is_postgres(conn):
-        conn.exec_driver_sql(
-            "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%(k)s::bigint[]) AS k ORDER BY 1) s", {"k": keys}
-        )
+    if dialect.is_postgres(conn):
+        conn.exec_driver_sql(_LOCK_SQL, {"g": DEDUPE_LOCK, "k": keys})
+
+
+_LOCK_SQL = (
+    "SELECT 1 FROM (SELECT pg_advisory_xact_lock_shared(%(g)s)) g UNION ALL "
+    "SELECT 1 FROM (SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%(k)s::bigint[]) AS k ORDER BY 1) s) l"
+)
+
+
+def check_not_deduping(conn: Connection) -> None:
+    """Refuse a Patient write while ``rhip mpi dedupe`` rebuilds the index (503: retry when it is done).
+
+    A write matched against a half-rebuilt index could found a duplicate person, and the job would not
+    see it; the run's ``mpi_state`` row marks it (an interrupted run too, until it is resumed).
+    """
+    if conn.execute(select(mpi_state.c.name).where(mpi_state.c.name == DEDUPE_STATE)).first() is not None:
+        raise dedupe_running()
+
+
+def dedupe_running() -> FhirError:
+    return FhirError.of(
+        503,
+        "transient",
+        "the master person index is being rebuilt (rhip mpi dedupe); retry the Patient write when it is done",
+        "居民主索引正在重建（批量去重），请稍后重试",
+    )
 
 
 def add_keys(conn: Connection, rid: int, keys: Sequence[StoredKey]) -> dict[int, int]:
@@ -162,8 +192,10 @@ def candidate_rids(
             if out.get(int(r.rid), 1 << 30) > rule:
                 out[int(r.rid)] = rule
     for key in large:
-        above = select(k.rid).where(k.kh == key.kh, k.sort > key.sort).order_by(k.sort).limit(window)
-        below = select(k.rid).where(k.kh == key.kh, k.sort < key.sort).order_by(k.sort.desc()).limit(window)
+        above = select(k.rid).where(k.kh == key.kh, k.sort > key.sort).order_by(k.sort, k.rid).limit(window)
+        below = (
+            select(k.rid).where(k.kh == key.kh, k.sort < key.sort).order_by(k.sort.desc(), k.rid.desc()).limit(window)
+        )
         for q in (above, below):
             for r in conn.execute(q):
                 if int(r.rid) != rid and out.get(int(r.rid), 1 << 30) > key.rule:
@@ -302,7 +334,7 @@ def refresh_person(conn: Connection, pid: int, now: int, *, replaced_by: int | N
         )
         return person(conn, pid)
     golden = golden_values([Member(f"Patient/{r.id}", r.trust, r.lu, r.record) for r in regs])
-    text = json.dumps(golden, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    text = golden_text(golden)
     conn.execute(
         update(mpi_persons)
         .where(mpi_persons.c.person == pid)
@@ -316,6 +348,11 @@ def refresh_person(conn: Connection, pid: int, now: int, *, replaced_by: int | N
         )
     )
     return Person(pid, "active", None, golden.get("ric_valid"), current.version + 1, golden)
+
+
+def golden_text(golden: dict[str, Any]) -> str:
+    """The stored form of a person's golden values (``mpi_persons.golden``)."""
+    return json.dumps(golden, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def ric_values(conn: Connection, pid: int) -> set[str]:
@@ -385,3 +422,76 @@ def _new_id(result: Any) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+# -- bulk statements of the batch job (rhip.mpi.batch) ------------------------------------------
+def lock_dedupe(conn: Connection) -> None:
+    """PostgreSQL: wait until no writer holds the dedupe key shared (see :data:`DEDUPE_LOCK`)."""
+    if dialect.is_postgres(conn):
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(g)s)", {"g": DEDUPE_LOCK})
+
+
+def clear(conn: Connection) -> None:
+    """Empty the automatic state (keys, blocks, counts, persons, reviews) for a dedupe from scratch."""
+    names = ("mpi_keys", "mpi_blocks", "mpi_term_counts", "mpi_persons", "mpi_reviews")
+    if dialect.is_postgres(conn):
+        conn.exec_driver_sql(f"TRUNCATE {', '.join(names)}")
+    else:
+        for name in names:
+            conn.exec_driver_sql(f"DELETE FROM {name}")
+
+
+def delete_registrations(conn: Connection, rids: Sequence[int]) -> None:
+    if dialect.is_postgres(conn):
+        conn.exec_driver_sql("DELETE FROM mpi_registrations WHERE rid = ANY(%(r)s)", {"r": list(rids)})
+    else:
+        conn.exec_driver_sql("DELETE FROM mpi_registrations WHERE rid = ?", [(r,) for r in rids])
+
+
+def add_counts(
+    conn: Connection, table: str, key: tuple[str, ...], deltas: Sequence[tuple[tuple[Any, ...], int]]
+) -> None:
+    """Add ``n`` to the counter of each key (``mpi_blocks`` by ``kh``, ``mpi_term_counts`` by field/value)."""
+    if not deltas:
+        return
+    cols = [*key, "n"]
+    update_set = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET n = {table}.n + excluded.n"
+    if dialect.is_postgres(conn):
+        types = {"kh": "bigint", "field": "varchar", "value": "varchar"}
+        arrays = ", ".join(f"%(c{i})s::{types[c]}[]" for i, c in enumerate(key))
+        params: dict[str, Any] = {f"c{i}": [k[i] for k, _ in deltas] for i in range(len(key))}
+        params["n"] = [n for _, n in deltas]
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM unnest({arrays}, %(n)s::bigint[]) {update_set}",
+            params,
+        )
+    else:
+        marks = ", ".join("?" for _ in cols)
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks}) {update_set}", [(*k, n) for k, n in deltas]
+        )
+
+
+def update_goldens(conn: Connection, rows: Sequence[tuple[int, Any, Any, int, int]]) -> None:
+    """Set (person, ric_valid, golden, version, updated) of existing persons; values as stored (sealed)."""
+    if not rows:
+        return
+    if dialect.is_postgres(conn):
+        conn.exec_driver_sql(
+            "UPDATE mpi_persons p SET status = 'active', replaced_by = NULL, ric_valid = v.ric, golden = v.golden, "
+            "version = v.version, updated = v.updated FROM unnest(%(p)s::bigint[], %(r)s::text[], %(g)s::text[], "
+            "%(v)s::int[], %(u)s::bigint[]) AS v(person, ric, golden, version, updated) WHERE p.person = v.person",
+            {
+                "p": [r[0] for r in rows],
+                "r": [r[1] for r in rows],
+                "g": [r[2] for r in rows],
+                "v": [r[3] for r in rows],
+                "u": [r[4] for r in rows],
+            },
+        )
+    else:
+        conn.exec_driver_sql(
+            "UPDATE mpi_persons SET status = 'active', replaced_by = NULL, ric_valid = ?, golden = ?, version = ?, "
+            "updated = ? WHERE person = ?",
+            [(r[1], r[2], r[3], r[4], r[0]) for r in rows],
+        )

@@ -22,34 +22,44 @@ and online results are identical.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
 from rhip.fhir import json as fjson
-from rhip.mpi import index
+from rhip.mpi import index, index_pg
 from rhip.mpi.frequencies import TermFrequencies
 from rhip.mpi.index import Registration
 from rhip.mpi.keys import StoredKey, record_keys
-from rhip.mpi.linker import DECISIONS, REVIEW, PairExplanation, compare
+from rhip.mpi.linker import PairExplanation
+from rhip.mpi.matching import (
+    TF_FIELD,
+    TF_MIN_POPULATION,
+    Plan,
+    decide_registration,
+    decision_rows,
+    empty_row,
+    explain,
+    fields_json,
+    frequencies_of,
+    golden_of,
+    score_candidates,
+    term_rows,
+)
 from rhip.mpi.model import MatchModel
 from rhip.mpi.model_store import ModelCache
 from rhip.mpi.records import patient_record
 from rhip.mpi.spec import LinkSpec, person_spec
+from rhip.store import dialect
 
 if TYPE_CHECKING:
     from rhip.store.repository import Unit
     from rhip.store.write import NewVersion
 
-TF_FIELD = "name"
-TF_MIN_POPULATION = 10_000
-"""Denominator floor of online term frequencies: in a young index every name is "common" (two
-registrations of one 张伟 out of two would be a share of 1), which would penalise exact name agreement
-by up to log2(1/u); below this many registrations shares are taken out of this many."""
+__all__ = ["TF_FIELD", "TF_MIN_POPULATION", "Matcher", "Outcome", "fields_json", "matcher_of"]
 
 
 @dataclass
@@ -61,16 +71,11 @@ class Outcome:
     decision: str  # auto-link | new-person | kept | deleted
     candidates: int = 0
     reviews: list[int] = field(default_factory=list)
-    explanations: list[PairExplanation] = field(default_factory=list)
+    explanations: list[PairExplanation] = field(default_factory=list)  # the stored pairs
 
 
 def _now() -> int:
     return time.time_ns() // 1_000_000
-
-
-def fields_json(why: PairExplanation) -> str:
-    """Per-field verdicts as stored with a decision (level, weight, m, u, term-frequency part)."""
-    return json.dumps([asdict(f) for f in why.fields], ensure_ascii=False, separators=(",", ":"))
 
 
 class Matcher:
@@ -110,13 +115,10 @@ class Matcher:
         """Compare ``record`` with the candidates ``found`` (rid → rule number), strongest first."""
         regs = index.registrations(conn, found)
         tf = self.frequencies(conn, record, [r.record for r in regs.values()])
-        out = []
-        for rid, reg in regs.items():
-            why = compare(record, reg.record, self.spec, model, frequencies=tf)
-            rule = self.spec.blocking_rules[found[rid]].name
-            out.append((reg, _with_blocking(why, rule)))
-        out.sort(key=lambda x: (-x[1].total_weight, x[0].rid))
-        return out
+        model.check(self.spec)
+        found_regs = [(r, found[r.rid]) for r in regs.values()]
+        scored = score_candidates(record, found_regs, self.spec, model, tf, prune=False)  # every candidate
+        return [(c.reg, explain(record, c, model)) for c in scored]
 
     def candidates(
         self, conn: Connection, rid: int, keys: Sequence[StoredKey], sizes: dict[int, int]
@@ -139,9 +141,70 @@ class Matcher:
         """Match and store one Patient version (create or update) in the caller's transaction."""
         record = patient_record(patient)
         keys = record_keys(record, self.spec)
+        trust = 1 if source in self.trusted else 0
+        reg = Registration(rid, id, 0, "auto", source, trust, lu, record)
+        if fresh and dialect.is_postgres(conn):
+            return self._register_new_pg(conn, reg, keys, agent or source)
+        return self._register(conn, reg, keys, fresh, agent or source)
+
+    def _register_new_pg(self, conn: Connection, reg: Registration, keys: list[StoredKey], agent: str) -> Outcome:
+        """A new registration in three statements (:mod:`rhip.mpi.index_pg`); same decisions as below."""
+        record, rid = reg.record, reg.rid
+        index.lock_keys(conn, [k.kh for k in keys])
+        model = self.models.current(conn)
+        name = str(record[TF_FIELD])[:128] if record.get(TF_FIELD) else None
+        got = index_pg.prepare(
+            conn,
+            rid,
+            keys,
+            term_rows(rid, record, index.TOTAL_SHARDS),
+            name,
+            TF_FIELD,
+            self.spec.max_block,
+            self.spec.window,
+        )
+        if got.busy:
+            raise index.dedupe_running()
+        tf = frequencies_of(record, got.name_count, got.name_total)
+        scored = score_candidates(record, got.found, self.spec, model, tf)
+        plan = decide_registration(record, scored, got.holders, model)
+        now = _now()
+        reg.person, reg.status = plan.target or 0, plan.status
+        golden: dict[str, Any] | None = None
+        version = None
+        if plan.target is None:
+            golden = golden_of([reg])
+        else:
+            known = [c.reg for c in scored if c.reg.person == plan.target]
+            if len(known) == got.members.get(plan.target, -1):
+                golden, version = golden_of([*known, reg]), got.versions[plan.target]
+        rows = decision_rows(plan, now, rid, plan.target or 0, model, agent)
+        reviews = [(p.cand.reg.rid, p.person, p.why.total_weight) for p in plan.reviews(plan.target or 0)]
+        person, tasks, written = index_pg.store(
+            conn,
+            reg,
+            plan.target,
+            version,
+            golden,
+            index.golden_text(golden) if golden is not None else None,
+            rows,
+            reviews,
+            now=now,
+            model=model.version,
+            agent=agent,
+        )
+        if not written:  # members outside the candidates, or the person changed meanwhile
+            index.persons(conn, [person], lock=True)
+            index.refresh_person(conn, person, now)
+        return Outcome(rid, person, plan.decision, plan.candidates, tasks, [p.why for p in plan.pairs])
+
+    def _register(self, conn: Connection, reg: Registration, keys: list[StoredKey], fresh: bool, agent: str) -> Outcome:
+        """Any registration, one step per statement (:mod:`rhip.mpi.index`): SQLite, and updates."""
+        record, rid = reg.record, reg.rid
         old = None if fresh else index.registration(conn, rid)
         old_keys = index.stored_keys(conn, rid) if old is not None else []
         index.lock_keys(conn, [k.kh for k in (*keys, *old_keys)])
+        index.check_not_deduping(conn)
         if old is not None:
             index.remove_keys(conn, rid, old_keys)
             if old.record.get(TF_FIELD) and old.status != "pending":
@@ -150,70 +213,42 @@ class Matcher:
         if record.get(TF_FIELD):
             index.count_terms(conn, rid, {TF_FIELD: str(record[TF_FIELD])}, +1)
         model = self.models.current(conn)
-        scored = self.score(conn, model, record, self.candidates(conn, rid, keys, sizes))
-        now = _now()
-        trust = 1 if source in self.trusted else 0
-        reg = Registration(rid, id, 0, "auto", source, trust, lu, record)
-
-        best: dict[int, tuple[Registration, PairExplanation]] = {}
-        for cand, why in scored:
-            if cand.person not in best:
-                best[cand.person] = (cand, why)
-        holders = index.persons(conn, best)
-        auto, review = [], []
-        for pid, (cand, why) in best.items():
-            held = holders[pid].ric_valid if pid in holders else None
-            if why.decision == "auto-link" and record.get("ric_valid") and held and held != record["ric_valid"]:
-                why = _demoted(why, "exclusive-cluster: the person holds another valid ric_valid (review at most)")
-                best[pid] = (cand, why)
-            if why.decision == "auto-link":
-                auto.append(pid)
-            elif why.decision == "review":
-                review.append(pid)
-
+        found = self.candidates(conn, rid, keys, sizes)
+        regs = index.registrations(conn, found)
+        name = str(record[TF_FIELD]) if record.get(TF_FIELD) else None
+        counts, total = index.term_counts(conn, TF_FIELD, [name] if name else [])
+        tf = frequencies_of(record, counts.get(name[:128], 0) if name else 0, total)
+        scored = score_candidates(record, [(r, found[r.rid]) for r in regs.values()], self.spec, model, tf)
+        holders = {p.person: p.ric_valid for p in index.persons(conn, {c.reg.person for c in scored}).values()}
         old_person = old.person if old is not None and old.status != "pending" else None
-        manual = old is not None and old.status == "manual"
         alone = old_person is not None and all(m.rid == rid for m in index.members(conn, old_person))
-        if manual or (old_person is not None and (old_person in auto or not alone)):
-            target, decision, status = old_person, "kept", (old.status if old else "auto")
-        elif auto:
-            target, decision, status = auto[0], "auto-link", "auto"
-        elif old_person is not None:
-            target, decision, status = old_person, "kept", "new"
-        else:
-            target, decision, status = None, "new-person", "new"
-        if target is None:
-            target = index.new_person(conn, now)
-        reg.person, reg.status = target, status
-        index.save_registration(conn, reg, new=old is None)
+        plan = decide_registration(record, scored, holders, model, old=old, alone=alone)
+        return self._store(conn, reg, plan, old is None, model, agent)
 
-        rows, pairs = [], []
-        for pid, (cand, why) in best.items():
-            if why.decision == "no-link":
+    def _store(
+        self, conn: Connection, reg: Registration, plan: Plan, new: bool, model: MatchModel, agent: str
+    ) -> Outcome:
+        now = _now()
+        target = plan.target if plan.target is not None else index.new_person(conn, now)
+        reg.person, reg.status = target, plan.status
+        index.save_registration(conn, reg, new=new)
+        ids = index.record_decisions(conn, decision_rows(plan, now, reg.rid, target, model, agent))
+        tasks = []
+        for pair, did in zip(plan.pairs, ids, strict=False):
+            if pair.person == target:
                 continue
-            rows.append(_decision_row(now, rid, cand, target, pid, model, why, agent or source))
-            pairs.append((pid, cand, why))
-        if not rows:
-            top = scored[0] if scored else None
-            if top is not None:
-                rows.append(_decision_row(now, rid, top[0], target, top[0].person, model, top[1], agent or source))
-            else:
-                rows.append(_empty_row(now, rid, target, model, agent or source))
-        ids = index.record_decisions(conn, rows)
-        reviews = []
-        for (pid, cand, why), did in zip(pairs, ids, strict=False):
-            if pid == target:
-                continue
-            task = index.open_review(conn, target, pid, rid, cand.rid, did, why.total_weight, now)
+            task = index.open_review(
+                conn, target, pair.person, reg.rid, pair.cand.reg.rid, did, pair.why.total_weight, now
+            )
             if task is not None:
-                reviews.append(task)
+                tasks.append(task)
         touched = {target}
-        if old_person is not None and old_person != target:
-            touched.add(old_person)
+        if plan.old_person is not None and plan.old_person != target:
+            touched.add(plan.old_person)
         index.persons(conn, touched, lock=True)
         for pid in sorted(touched):
             index.refresh_person(conn, pid, now, replaced_by=target if pid != target else None)
-        return Outcome(rid, target, decision, len(scored), reviews, [w for _, w in scored])
+        return Outcome(reg.rid, target, plan.decision, plan.candidates, tasks, [p.why for p in plan.pairs])
 
     def remove(self, conn: Connection, rid: int, *, agent: str) -> Outcome | None:
         """A deleted Patient leaves the index; its person is refreshed (retired when empty)."""
@@ -222,13 +257,14 @@ class Matcher:
             return None
         keys = index.stored_keys(conn, rid)
         index.lock_keys(conn, [k.kh for k in keys])
+        index.check_not_deduping(conn)
         index.remove_keys(conn, rid, keys)
         if old.record.get(TF_FIELD) and old.status != "pending":
             index.count_terms(conn, rid, {TF_FIELD: str(old.record[TF_FIELD])}, -1)
         index.delete_registration(conn, rid)
         now = _now()
         model = self.models.current(conn)
-        index.record_decisions(conn, [_empty_row(now, rid, old.person, model, agent, kind="delete")])
+        index.record_decisions(conn, [empty_row(now, rid, old.person, model, agent, kind="delete")])
         index.persons(conn, [old.person], lock=True)
         index.refresh_person(conn, old.person, now)
         return Outcome(rid, old.person, "deleted")
@@ -245,60 +281,3 @@ def matcher_of(hooks: Sequence[object]) -> Matcher:
     if not _FALLBACK:
         _FALLBACK.append(Matcher())
     return _FALLBACK[0]
-
-
-def _with_blocking(why: PairExplanation, rule: str) -> PairExplanation:
-    from dataclasses import replace
-
-    return replace(why, blocking_rule=rule)
-
-
-def _demoted(why: PairExplanation, rule: str) -> PairExplanation:
-    from dataclasses import replace
-
-    return replace(why, decision=DECISIONS[REVIEW], rule=rule)
-
-
-def _decision_row(
-    now: int,
-    rid: int,
-    cand: Registration,
-    person: int,
-    other_person: int,
-    model: MatchModel,
-    why: PairExplanation,
-    agent: str,
-) -> dict[str, Any]:
-    return {
-        "ts": now,
-        "kind": "match",
-        "rid": rid,
-        "other": cand.rid,
-        "person": person,
-        "other_person": other_person,
-        "model": model.version,
-        "score": why.total_weight,
-        "decision": why.decision,
-        "rule": why.rule,
-        "blocking": why.blocking_rule[:96],
-        "fields": fields_json(why),
-        "agent": agent[:80],
-    }
-
-
-def _empty_row(now: int, rid: int, person: int, model: MatchModel, agent: str, kind: str = "match") -> dict[str, Any]:
-    return {
-        "ts": now,
-        "kind": kind,
-        "rid": rid,
-        "other": None,
-        "person": person,
-        "other_person": None,
-        "model": model.version,
-        "score": None,
-        "decision": "no-link",
-        "rule": "no candidates share a blocking key" if kind == "match" else "registration deleted",
-        "blocking": "",
-        "fields": "[]",
-        "agent": agent[:80],
-    }

@@ -276,7 +276,8 @@ def test_cli_rotate_reseal_retire(
 
 
 def api_for(repo: Repository, settings: Settings) -> Any:
-    from conftest import Api
+    """A test client of the platform app with a system token (not the ``api`` fixture: this test needs
+    the platform repository, with the MPI hook)."""
     from fastapi.testclient import TestClient
 
     from rhip.app import create_app
@@ -284,7 +285,8 @@ def api_for(repo: Repository, settings: Settings) -> Any:
 
     app = create_app(settings, repo)
     ctx = RequestContext(subject="tester", kind="client", scopes=frozenset({"system/*.*"}))
-    return Api(TestClient(app, base_url="http://fhir.test"), tokens.issue(app.state.jwt_secret, ctx, 3600))
+    token = tokens.issue(app.state.jwt_secret, ctx, 3600)
+    return TestClient(app, base_url="http://fhir.test", headers={"Authorization": f"Bearer {token}"})
 
 
 def _engine(settings: Settings) -> Engine:

@@ -381,11 +381,7 @@ class ChunkWriter:
         )
         keys = [(s.reg.rid, rule, kh, sort) for s in steps for rule, kh, sort in s.keys]
         dialect.copy_rows(conn, "mpi_keys", ["rid", "rule", "kh", "sort"], keys)
-        blocks: dict[int, int] = {}
-        for s in steps:
-            for kh in {kh for _, kh, _ in s.keys}:
-                blocks[kh] = blocks.get(kh, 0) + 1
-        index.add_counts(conn, "mpi_blocks", ("kh",), [((kh,), n) for kh, n in sorted(blocks.items())])
+        # mpi_blocks is counted from mpi_keys when the run ends (index.count_blocks)
         terms: dict[tuple[str, str], int] = {}
         for s in steps:
             for row in term_rows(s.reg.rid, s.reg.record, index.TOTAL_SHARDS):

@@ -82,6 +82,23 @@ def lock_keys(conn: Connection, hashes: Iterable[int]) -> None:
         conn.exec_driver_sql(_LOCK_SQL, {"g": DEDUPE_LOCK, "k": keys})
 
 
+def lock_keys_planned(conn: Connection, hashes: Iterable[int]) -> str:
+    """:func:`lock_keys` that also lets PostgreSQL reuse a generic plan for the rest of the transaction
+    (``plan_cache_mode = auto``); returns the mode to restore (see :mod:`rhip.mpi.index_pg`)."""
+    keys = sorted(set(hashes))
+    row = conn.exec_driver_sql(_PLANNED_SQL, {"g": DEDUPE_LOCK, "k": keys}).first()
+    assert row is not None
+    return str(row[0])
+
+
+_PLANNED_SQL = (
+    "SELECT m.before FROM (SELECT current_setting('plan_cache_mode') AS before) m "
+    "CROSS JOIN LATERAL (SELECT set_config('plan_cache_mode', 'auto', true)) s "
+    "CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock_shared(%(g)s)) g "
+    "CROSS JOIN LATERAL (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) "
+    "FROM (SELECT unnest(%(k)s::bigint[]) AS k ORDER BY 1) o) l) x"
+)
+
 _LOCK_SQL = (
     "SELECT 1 FROM (SELECT pg_advisory_xact_lock_shared(%(g)s)) g UNION ALL "
     "SELECT 1 FROM (SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%(k)s::bigint[]) AS k ORDER BY 1) s) l"
@@ -162,7 +179,8 @@ def term_counts(conn: Connection, field: str, values: Iterable[str]) -> tuple[di
     wanted = sorted({v[:128] for v in values})
     counts: dict[str, int] = {}
     total = 0
-    rows = conn.execute(select(t.value, t.n).where(t.field == field, or_(t.value.in_(wanted), t.value.like("#%"))))
+    shards = [f"#{i}" for i in range(TOTAL_SHARDS)]  # by value: a LIKE '#%' would scan every count
+    rows = conn.execute(select(t.value, t.n).where(t.field == field, t.value.in_([*wanted, *shards])))
     for r in rows:
         if str(r.value).startswith("#"):
             total += int(r.n)
@@ -495,3 +513,32 @@ def update_goldens(conn: Connection, rows: Sequence[tuple[int, Any, Any, int, in
             "updated = ? WHERE person = ?",
             [(r[1], r[2], r[3], r[4], r[0]) for r in rows],
         )
+
+
+ANALYZED = ("mpi_keys", "mpi_blocks", "mpi_registrations", "mpi_persons", "mpi_term_counts", "mpi_decisions")
+"""Tables a dedupe rewrites (their statistics are refreshed after it: autovacuum may be off or late)."""
+
+_DEFERRED = (mpi_keys, mpi_registrations, mpi_decisions)
+"""Tables whose secondary indexes a dedupe from scratch drops and builds again at its end: nothing
+reads them while it runs (Patient writes are refused) and index upkeep was most of the database's work."""
+
+
+def drop_secondary_indexes(conn: Connection) -> None:
+    for table in _DEFERRED:
+        for ix in table.indexes:
+            ix.drop(conn, checkfirst=True)
+
+
+def build_secondary_indexes(conn: Connection) -> None:
+    """Create the indexes :func:`drop_secondary_indexes` dropped (those missing), as declared."""
+    dialect.prepare_index_build(conn)
+    for table in _DEFERRED:
+        for ix in table.indexes:
+            ix.create(conn, checkfirst=True)
+
+
+def count_blocks(conn: Connection) -> None:
+    """``mpi_blocks`` from ``mpi_keys`` (a dedupe writes the keys only, and counts once at its end)."""
+    conn.execute(delete(mpi_blocks))
+    k = mpi_keys.c
+    conn.execute(mpi_blocks.insert().from_select(["kh", "n"], select(k.kh, func.count()).group_by(k.kh)))

@@ -7,12 +7,13 @@ held a key before us):
 
 1. :func:`prepare` — one statement of data-modifying CTEs stores the keys, bumps the block and name
    counts and returns the candidates (small blocks whole, capped blocks as the sorted neighbourhood,
-   exactly :func:`rhip.mpi.index.candidate_rids`) with their registrations, the valid 身份证号 and
-   version of their persons, each person's member count, the name's count and total, and whether a
-   dedupe run is under way;
+   exactly :func:`rhip.mpi.index.candidate_rids`) with their registrations, the name's count and
+   total, and whether a dedupe run is under way. Persons are not read here: only those an auto-link
+   would join matter (their valid 身份证号 and version), and the caller reads just those;
 2. :func:`store` — one statement inserts the registration, its decisions and review tasks and
-   inserts the new person or updates the joined person's golden record, guarded by the version read
-   in step 1 (a concurrent change of that person makes the guard fail; then the person is locked and
+   inserts the new person or updates the joined person's golden record, computed from the
+   candidates of that person and guarded by its version and member count (if the person changed
+   or has members that were not candidates, the guard fails; then the person is locked and
    refreshed from its members as :mod:`rhip.mpi.index` does).
 
 Columns of ``mpi_persons`` are bound and read with their table types, so a column type that seals
@@ -63,29 +64,27 @@ WITH k AS (
 SELECT h.busy, h.name_n, h.total, x.* FROM (
   SELECT (SELECT count(*) FROM mpi_state WHERE name = :state) AS busy,
          (SELECT n FROM tc WHERE value = :name) AS name_n,
-         (SELECT coalesce(sum(n), 0) FROM tc WHERE value LIKE :shards)
+         (SELECT coalesce(sum(n), 0) FROM tc WHERE value = ANY(CAST(:shards AS varchar[])))
          + (SELECT coalesce(sum(t.n), 0) FROM mpi_term_counts t
-            WHERE t.field = :field AND t.value LIKE :shards AND t.value NOT IN (SELECT value FROM tc)) AS total
+            WHERE t.field = :field AND t.value = ANY(CAST(:shards AS varchar[]))
+              AND t.value <> ALL(CAST(:tvalues AS varchar[]))) AS total
 ) h LEFT JOIN LATERAL (
-  SELECT c.rule, r.rid, r.id, r.person, r.status, r.source, r.trust, r.lu, r.record, p.ric_valid, p.version,
-         (SELECT count(*) FROM mpi_registrations y WHERE y.person = r.person) AS members
-  FROM c JOIN mpi_registrations r ON r.rid = c.rid JOIN mpi_persons p ON p.person = r.person
+  SELECT c.rule, r.rid, r.id, r.person, r.status, r.source, r.trust, r.lu, r.record
+  FROM c JOIN mpi_registrations r ON r.rid = c.rid
+  WHERE r.status <> 'pending'
 ) x ON true
 """
-).columns(ric_valid=mpi_persons.c.ric_valid.type, record=mpi_registrations.c.record.type)
+).columns(record=mpi_registrations.c.record.type)
 
 
 @dataclass(slots=True)
 class Prepared:
-    """What :func:`prepare` found: candidates (registration, rule number) and per-person facts."""
+    """What :func:`prepare` found: candidates (registration, rule number) and the name's counts."""
 
     busy: bool
     name_count: int
     name_total: int
     found: list[tuple[Registration, int]]
-    holders: dict[int, str | None]  # person → its valid 身份证号
-    versions: dict[int, int]  # person → version read
-    members: dict[int, int]  # person → number of registrations
 
 
 def prepare(
@@ -97,6 +96,7 @@ def prepare(
     field: str,
     max_block: int,
     window: int,
+    shards: int,
 ) -> Prepared:
     """Store a new registration's keys and counts; return its candidates (after :func:`index.lock_keys`)."""
     params = {
@@ -110,11 +110,11 @@ def prepare(
         "window": window,
         "state": "dedupe",
         "name": name,
-        "shards": "#%",
+        "shards": [f"#{i}" for i in range(shards)],
     }
     rows = conn.execute(_PREPARE, params).all()
     head = rows[0]
-    out = Prepared(bool(head.busy), int(head.name_n or 0), int(head.total or 0), [], {}, {}, {})
+    out = Prepared(bool(head.busy), int(head.name_n or 0), int(head.total or 0), [])
     for r in rows:
         if r.rid is None:
             continue
@@ -129,9 +129,6 @@ def prepare(
             records_json.loads(r.record),
         )
         out.found.append((reg, int(r.rule)))
-        out.holders[reg.person] = r.ric_valid
-        out.versions[reg.person] = int(r.version)
-        out.members[reg.person] = int(r.members)
     return out
 
 
@@ -172,7 +169,8 @@ _NEW_PERSON = text(
     + _REGISTRATION.format(person="p.person", source_from="FROM p")
     + ","
     + _DECISIONS.format(person="p.person", source="p,")
-    + "\nSELECT (SELECT person FROM p) AS person, (SELECT array_agg(id ORDER BY id) FROM rv) AS reviews"
+    + "\nSELECT (SELECT person FROM p) AS person, (SELECT array_agg(id ORDER BY id) FROM rv) AS reviews, "
+    "set_config('plan_cache_mode', :plan_mode, true) AS mode"
 ).bindparams(
     bindparam("ric_valid", type_=mpi_persons.c.ric_valid.type),
     bindparam("golden", type_=mpi_persons.c.golden.type),
@@ -182,11 +180,12 @@ _NEW_PERSON = text(
 _JOIN_PERSON = text(
     "WITH p AS (UPDATE mpi_persons SET status = 'active', replaced_by = NULL, ric_valid = :ric_valid, "
     "golden = :golden, version = version + 1, updated = :now WHERE person = :target AND version = :version "
-    "RETURNING person),"
+    "AND (SELECT count(*) FROM mpi_registrations y WHERE y.person = :target) = :members RETURNING person),"
     + _REGISTRATION.format(person=":target", source_from="")
     + ","
     + _DECISIONS.format(person=":target", source="")
-    + "\nSELECT (SELECT count(*) FROM p) AS person, (SELECT array_agg(id ORDER BY id) FROM rv) AS reviews"
+    + "\nSELECT (SELECT count(*) FROM p) AS person, (SELECT array_agg(id ORDER BY id) FROM rv) AS reviews, "
+    "set_config('plan_cache_mode', :plan_mode, true) AS mode"
 ).bindparams(
     bindparam("ric_valid", type_=mpi_persons.c.ric_valid.type),
     bindparam("golden", type_=mpi_persons.c.golden.type),
@@ -204,13 +203,16 @@ def store(
     rows: Sequence[dict[str, Any]],
     reviews: Sequence[tuple[int, int, float]],
     *,
+    members: int = 0,
+    plan_mode: str,
     now: int,
     model: str,
     agent: str,
 ) -> tuple[int, list[int], bool]:
     """Write the registration, its decisions and reviews, and the person; returns (person, review ids,
-    whether the golden record was written). ``target`` None founds a person; ``golden`` None (or a
-    version that changed meanwhile) leaves the joined person's golden record to the caller.
+    whether the golden record was written). ``target`` None founds a person. For a joined person,
+    ``golden`` was computed from ``members`` registrations read at ``version``: if the person has
+    changed or has other members since, its golden record is left to the caller.
     ``reviews``: (other rid, other person, score) of the pairs that open a task."""
     params: dict[str, Any] = {
         "rid": reg.rid,
@@ -235,6 +237,7 @@ def store(
         "r_score": [s for _, _, s in reviews],
         "ric_valid": golden.get("ric_valid") if golden else None,
         "golden": golden_text,
+        "plan_mode": plan_mode,
     }
     if target is None:
         assert golden is not None
@@ -242,5 +245,6 @@ def store(
         return int(row.person), list(row.reviews or []), True
     params["target"] = target
     params["version"] = version if golden is not None else -1
+    params["members"] = members
     row = conn.execute(_JOIN_PERSON, params).one()
     return target, list(row.reviews or []), bool(row.person)

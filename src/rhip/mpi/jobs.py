@@ -10,7 +10,9 @@ stopped (the memory is rebuilt from the tables), ``--restart`` starts over. Auto
 keys, counts, reviews, match decisions) is rebuilt; each registration keeps its source and trust;
 clerk decisions stay in ``mpi_decisions`` as history but are not replayed. While a run is under way
 (its cursor row exists) Patient writes are refused with 503: matched against a half-built index they
-could found duplicate persons the job would not see.
+could found duplicate persons the job would not see. Nothing reads the index tables while a run is
+under way, so a run from scratch drops their secondary indexes and counts the blocks only at its end,
+where it builds the indexes again (an interrupted run leaves them for the run that completes it).
 
 Normalising the Patients (``patient_record``: pinyin, simplified characters, ID numbers) is the
 larger part of the work and independent per Patient; with ``workers`` > 0 it runs in that many
@@ -40,6 +42,7 @@ from rhip.mpi.online import Matcher
 from rhip.mpi.records import patient_record
 from rhip.mpi.tables import mpi_decisions, mpi_registrations, mpi_state
 from rhip.mpi.training import train
+from rhip.store import dialect
 from rhip.store.schema import resource_versions, resources
 
 STATE = index.DEDUPE_STATE
@@ -100,6 +103,7 @@ def _reset(conn: Connection) -> None:
     index.clear(conn)
     conn.execute(delete(mpi_decisions).where(mpi_decisions.c.kind.in_(("match", "delete"))))
     conn.execute(update(mpi_registrations).values(status="pending", person=0))
+    index.drop_secondary_indexes(conn)
 
 
 def _state(conn: Connection) -> dict[str, Any] | None:
@@ -280,9 +284,12 @@ def dedupe(
     with engine.connect().execution_options(rhip_write=True) as conn:
         conn.begin()
         conn.execute(delete(mpi_registrations).where(mpi_registrations.c.status == "pending"))
+        index.count_blocks(conn)
+        index.build_secondary_indexes(conn)
         conn.execute(delete(mpi_state).where(mpi_state.c.name == STATE))
         report.index = index.counts(conn)
         conn.commit()
+    dialect.analyze(engine, list(index.ANALYZED))  # planner statistics of the rebuilt tables
     report.seconds = time.perf_counter() - t0
     return report
 

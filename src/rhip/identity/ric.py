@@ -75,6 +75,8 @@ def _problem(code: str, en: str, zh: str, severity: Severity = "error") -> Probl
 
 def normalize(number: str) -> str:
     """Canonical text: NFKC (full-width digits from Chinese input methods), no blanks or hyphens, upper case."""
+    if number.isascii() and number.isalnum():  # the usual case, on the MPI's comparison path: no NFKC
+        return number.upper()
     text = unicodedata.normalize("NFKC", number)
     return "".join(ch for ch in text if not ch.isspace() and ch != "-").upper()
 

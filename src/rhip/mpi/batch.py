@@ -206,21 +206,8 @@ class BlockIndex:
 
 
 def _registrations(conn: Connection) -> list[Registration]:
-    r = mpi_registrations.c
-    stmt = select(r.rid, r.id, r.person, r.status, r.source, r.trust, r.lu, r.record).where(r.status != "pending")
-    return [
-        Registration(
-            int(row.rid),
-            str(row.id),
-            int(row.person),
-            str(row.status),
-            str(row.source),
-            int(row.trust),
-            int(row.lu),
-            records_json.loads(row.record),
-        )
-        for row in conn.execute(stmt)
-    ]
+    stmt = select(*index.REG_COLUMNS).where(mpi_registrations.c.status != "pending")
+    return [index.registration_of(row) for row in conn.execute(stmt)]
 
 
 class PersonIndex:

@@ -221,7 +221,7 @@ def candidate_rids(
     return out
 
 
-_REG_COLUMNS = (
+REG_COLUMNS = (
     mpi_registrations.c.rid,
     mpi_registrations.c.id,
     mpi_registrations.c.person,
@@ -233,7 +233,8 @@ _REG_COLUMNS = (
 )
 
 
-def _registration(row: Any) -> Registration:
+def registration_of(row: Any) -> Registration:
+    """A ``Registration`` from a row of :data:`REG_COLUMNS`."""
     return Registration(
         int(row.rid),
         str(row.id),
@@ -250,8 +251,8 @@ def registrations(conn: Connection, rids: Iterable[int]) -> dict[int, Registrati
     wanted = list(rids)
     out: dict[int, Registration] = {}
     for start in range(0, len(wanted), 500):
-        rows = conn.execute(select(*_REG_COLUMNS).where(mpi_registrations.c.rid.in_(wanted[start : start + 500])))
-        out.update((int(r.rid), _registration(r)) for r in rows)
+        rows = conn.execute(select(*REG_COLUMNS).where(mpi_registrations.c.rid.in_(wanted[start : start + 500])))
+        out.update((int(r.rid), registration_of(r)) for r in rows)
     return out
 
 
@@ -260,15 +261,15 @@ def registration(conn: Connection, rid: int) -> Registration | None:
 
 
 def registration_by_id(conn: Connection, id: str) -> Registration | None:
-    row = conn.execute(select(*_REG_COLUMNS).where(mpi_registrations.c.id == id)).first()
-    return _registration(row) if row else None
+    row = conn.execute(select(*REG_COLUMNS).where(mpi_registrations.c.id == id)).first()
+    return registration_of(row) if row else None
 
 
 def members(conn: Connection, person: int) -> list[Registration]:
     rows = conn.execute(
-        select(*_REG_COLUMNS).where(mpi_registrations.c.person == person).order_by(mpi_registrations.c.rid)
+        select(*REG_COLUMNS).where(mpi_registrations.c.person == person).order_by(mpi_registrations.c.rid)
     )
-    return [_registration(r) for r in rows]
+    return [registration_of(r) for r in rows]
 
 
 def save_registration(conn: Connection, reg: Registration, *, new: bool) -> None:

@@ -163,6 +163,13 @@ r AS (
   SELECT :rid, :id, {person}, :status, :source, :trust, :lu, :record {source_from}
 )"""
 
+_SEALED_BINDS = (
+    bindparam("ric_valid", type_=mpi_persons.c.ric_valid.type),
+    bindparam("golden", type_=mpi_persons.c.golden.type),
+    bindparam("record", type_=mpi_registrations.c.record.type),
+)
+"""The sealed columns' types (decision 0019): raw SQL text must bind through them to be encrypted."""
+
 _NEW_PERSON = text(
     "WITH p AS (INSERT INTO mpi_persons (status, replaced_by, ric_valid, golden, version, created, updated) "
     "VALUES ('active', NULL, :ric_valid, :golden, 1, :now, :now) RETURNING person),"
@@ -171,11 +178,7 @@ _NEW_PERSON = text(
     + _DECISIONS.format(person="p.person", source="p,")
     + "\nSELECT (SELECT person FROM p) AS person, (SELECT array_agg(id ORDER BY id) FROM rv) AS reviews, "
     "set_config('plan_cache_mode', :plan_mode, true) AS mode"
-).bindparams(
-    bindparam("ric_valid", type_=mpi_persons.c.ric_valid.type),
-    bindparam("golden", type_=mpi_persons.c.golden.type),
-    bindparam("record", type_=mpi_registrations.c.record.type),
-)
+).bindparams(*_SEALED_BINDS)
 
 _JOIN_PERSON = text(
     "WITH p AS (UPDATE mpi_persons SET status = 'active', replaced_by = NULL, ric_valid = :ric_valid, "
@@ -186,11 +189,7 @@ _JOIN_PERSON = text(
     + _DECISIONS.format(person=":target", source="")
     + "\nSELECT (SELECT count(*) FROM p) AS person, (SELECT array_agg(id ORDER BY id) FROM rv) AS reviews, "
     "set_config('plan_cache_mode', :plan_mode, true) AS mode"
-).bindparams(
-    bindparam("ric_valid", type_=mpi_persons.c.ric_valid.type),
-    bindparam("golden", type_=mpi_persons.c.golden.type),
-    bindparam("record", type_=mpi_registrations.c.record.type),
-)
+).bindparams(*_SEALED_BINDS)
 
 
 def store(

@@ -50,6 +50,7 @@ __all__ = [
     "index_values",
     "mask",
     "mask_query",
+    "might_hold",
     "ring",
     "seal_json",
     "seal_value",
@@ -139,7 +140,7 @@ def _markers() -> tuple[bytes, ...]:
 _MARKERS = _markers()
 
 
-def _might_hold(text: bytes) -> bool:
+def might_hold(text: bytes) -> bool:
     """Cheap pre-test on the serialised resource: most resources name no sensitive system at all."""
     return any(m in text for m in _MARKERS)
 
@@ -187,7 +188,7 @@ def sealed_key_ids(text: str) -> list[str]:
 
 def seal_json(resource: dict[str, Any], text: bytes) -> bytes:
     """The text to store for ``resource`` (serialised as ``text``): sensitive values sealed."""
-    if not _might_hold(text):
+    if not might_hold(text):
         return text
     sealed = _seal(resource)
     return text if sealed is resource else fjson.dumps(sealed)

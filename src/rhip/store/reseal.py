@@ -15,18 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Text, and_, delete, or_, select, tuple_, type_coerce, update
+from sqlalchemy import Engine, Text, and_, delete, select, tuple_, type_coerce, update
 from sqlalchemy.engine import Connection
 
 from rhip.fhir import json as fjson
-from rhip.security.fields import count_sensitive, ring, seal_json, sealed_key_ids, unseal_text
+from rhip.security.fields import count_sensitive, might_hold, ring, seal_json, sealed_key_ids, unseal_text
 from rhip.settings import Settings
 from rhip.store import dialect
 from rhip.store.index import index_rows
 from rhip.store.schema import idx_token, resource_versions, resources
-
-_MARKERS = ("sm4g1.", '"phone"', '"sms"', "2.16.156.10011.1.", "/sid/")
-"""Rows without any of these cannot hold a sensitive value (a superset of fields._MARKERS)."""
 
 
 @dataclass
@@ -78,7 +75,7 @@ def reseal(
             for row in rows:
                 report.scanned += 1
                 raw = str(row.raw)
-                if not any(m in raw for m in _MARKERS):
+                if "sm4g1." not in raw and not might_hold(raw.encode()):
                     continue
                 plain = unseal_text(raw)
                 body = fjson.loads(plain)
@@ -124,7 +121,7 @@ def keys_in_use(engine: Engine) -> set[str]:
         t = idx_token.c
         for kid in ring().keys:
             pattern = f"{kid}.%"
-            hit = conn.execute(select(t.rid).where(or_(t.value.like(pattern)), t.system.is_not(None)).limit(1)).first()
+            hit = conn.execute(select(t.rid).where(t.value.like(pattern), t.system.is_not(None)).limit(1)).first()
             if hit is not None:
                 used.add(kid)
     return used

@@ -65,7 +65,7 @@ _REAL_APPEND = audit_log.append
 
 def audit(enabled: bool) -> None:
     """Switch the audit append for the baseline variant (module attribute used by the repository)."""
-    repository.audit_log.append = _REAL_APPEND if enabled else (lambda conn, key, records: [])  # type: ignore[assignment]
+    repository.audit_log.append = _REAL_APPEND if enabled else (lambda conn, key, records, **kw: [])  # type: ignore[assignment]
 
 
 _REAL_SEAL = repository.seal_json

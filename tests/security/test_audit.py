@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from rhip.cli import main
 from rhip.fhir import json as fjson
 from rhip.fhir.validation import validate_resource
-from rhip.security import accounts, tokens
+from rhip.security import accounts, audit, tokens
 from rhip.security.context import RequestContext
 from rhip.store import audit_log
+from rhip.store.db import make_engine
 from rhip.store.repository import Repository
 
 RIC = {"system": "urn:oid:2.16.156.10011.1.3", "value": "330523194504251214"}
@@ -249,3 +250,57 @@ def test_concurrent_requests_keep_one_gapless_chain(api: Any, repo: Repository, 
     report = _verify(repo, engine)
     assert report.ok, report.problems
     assert report.entries == 60
+
+
+def _lock_statements(engine: Engine) -> list[str]:
+    """Statements that take the chain head's lock before appending (the non-optimistic path)."""
+    seen: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE audit_head SET seq = seq"):
+            seen.append(statement)
+
+    return seen
+
+
+def _read(repo: Repository) -> None:
+    with repo.unit(RequestContext.system("test"), write=False) as unit:
+        unit.history("Patient", count=1)
+
+
+def test_appends_from_several_processes_and_rollbacks_keep_one_chain(
+    api: Any, repo: Repository, engine: Engine, settings: Any
+) -> None:
+    # Another node process on the same database: its own engine, so its own remembered chain head.
+    other_engine = make_engine(engine.url.render_as_string(hide_password=False))
+    other = Repository(other_engine, settings)
+    locks = _lock_statements(engine)
+    try:
+        _fill(api, 2)
+        for _ in range(3):
+            _read(repo)
+            _read(other)  # moves the head behind this process's back
+            with repo.unit(RequestContext.system("test")) as unit:
+                unit.create(patient())
+        # An append whose transaction rolls back leaves a remembered head that never committed.
+        with engine.connect() as conn:
+            conn.begin()
+            record = audit.record_from(audit.Collector(), RequestContext.system("test"), 1, "0", "rolled back")
+            audit_log.append(conn, repo.audit_key, [record])
+            conn.rollback()
+        _read(repo)
+        _read(repo)
+        report = _verify(repo, engine)
+        assert report.ok, report.problems
+        assert report.entries == report.head == 2 + 3 * 3 + 2
+        if engine.dialect.name == "postgresql":
+            # One process appending in turn links to the head it remembers: one statement, no lock
+            # taken first. After a foreign append or a rollback the guard fails and the lock is taken.
+            before = len(locks)
+            for _ in range(5):
+                _read(repo)
+            assert len(locks) == before
+            assert _verify(repo, engine).ok
+    finally:
+        other_engine.dispose()

@@ -213,6 +213,31 @@ def relax_commit(conn: Connection) -> None:
 _AUDIT_COLUMNS = "seq, ts, kind, action, outcome, agent, content, prev, hash"
 
 
+def write_audit_guarded(
+    conn: Connection, event: tuple[Any, ...], patients: list[str], expect: tuple[int, str, int], relaxed: bool
+) -> bool:
+    """PostgreSQL: append one event linked to ``expect`` (the head as last known: seq, hash, chain) in
+    one statement that changes nothing unless the head still is ``expect``; True when it was appended.
+
+    The guard is re-checked on the newest head version after waiting for a concurrent appender's lock
+    (READ COMMITTED), so a stale ``expect`` can only make this return False, never fork the chain.
+    ``relaxed`` also sets ``synchronous_commit = off`` for the transaction (``relax_commit``), in the
+    same round trip.
+    """
+    seq, digest = event[0], event[-1]
+    relax = ", set_config('synchronous_commit', 'off', true)" if relaxed else ""
+    row = conn.exec_driver_sql(
+        "WITH h AS (UPDATE audit_head SET seq = %s, hash = %s WHERE seq = %s AND hash = %s AND chain = %s "
+        "RETURNING seq), "
+        f"e AS (INSERT INTO audit_events ({_AUDIT_COLUMNS}) "
+        "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s FROM h), "
+        "p AS (INSERT INTO audit_patients (seq, patient) SELECT h.seq, unnest(%s::text[]) FROM h) "
+        f"SELECT count(*){relax} FROM h",
+        (seq, digest, *expect, *event, patients),
+    ).first()
+    return row is not None and int(row[0]) == 1
+
+
 def write_audit(
     conn: Connection, events: list[tuple[Any, ...]], patients: list[tuple[int, str]], head: tuple[int, str, int]
 ) -> None:

@@ -275,9 +275,8 @@ class Unit:
         if commit and record is not None and same_transaction:
             # PostgreSQL read units append inside their own transaction (no snapshot upgrade problem
             # there); a read's entry commits without waiting for the WAL flush (decision 0013).
-            if not self._write_mode and not self.repo.settings.audit_durable_reads:
-                dialect.relax_commit(self.conn)
-            audit_log.append(self.conn, self.repo.audit_key, [record])
+            relaxed = not self._write_mode and not self.repo.settings.audit_durable_reads
+            audit_log.append(self.conn, self.repo.audit_key, [record], relaxed=relaxed)
             record = None
         conn, self._conn = self._conn, None
         self.audit = Collector()
@@ -292,9 +291,9 @@ class Unit:
                     conn = self.repo.engine.connect()
                 conn.execution_options(rhip_write=True)
                 conn.begin()
-                if commit and not self.repo.settings.audit_durable_reads:
-                    dialect.relax_commit(conn)  # a read's event: no fsync wait (decision 0013)
-                audit_log.append(conn, self.repo.audit_key, [record])
+                # a read's event: no fsync wait (decision 0013)
+                relaxed = commit and not self.repo.settings.audit_durable_reads
+                audit_log.append(conn, self.repo.audit_key, [record], relaxed=relaxed)
                 conn.commit()
         finally:
             if conn is not None:

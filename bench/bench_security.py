@@ -5,7 +5,7 @@
                                              [--residents 5000]
 
 Same run, same data; the platform in up to four variants:
-- **baseline**: the audit append replaced by a no-op (`rhip.store.audit_log.append`) and the work done
+- **baseline**: the audit appends replaced by no-ops (`rhip.store.audit_log.append[_and_commit]`) and the work done
   by the system context (no row predicate). Audit stubbing exists only inside this script;
 - **restricted**: a clinician (the row-level access predicate: care relationship at their
   organisation, Consent, labels, break-glass grants), audit stubbed: the authorisation cost alone;
@@ -60,12 +60,16 @@ HERE = Path(__file__).resolve().parent
 ENGINES = ("postgresql", "sqlite")
 VARIANTS = ("baseline", "restricted", "unrestricted", "secured")
 AUDITED = {"unrestricted", "secured"}
-_REAL_APPEND = audit_log.append
+_REAL_APPEND, _REAL_APPEND_AND_COMMIT = audit_log.append, audit_log.append_and_commit
 
 
 def audit(enabled: bool) -> None:
-    """Switch the audit append for the baseline variant (module attribute used by the repository)."""
+    """Switch the audit appends for the baseline variant (module attributes used by the repository;
+    the unit commits its transaction itself afterwards)."""
     repository.audit_log.append = _REAL_APPEND if enabled else (lambda conn, key, records, **kw: [])  # type: ignore[assignment]
+    repository.audit_log.append_and_commit = (  # type: ignore[assignment]
+        _REAL_APPEND_AND_COMMIT if enabled else (lambda conn, key, record, **kw: 0)
+    )
 
 
 _REAL_SEAL = repository.seal_json

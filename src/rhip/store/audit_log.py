@@ -81,20 +81,47 @@ def append(conn: Connection, key: bytes, records: Sequence[AuditRecord], *, rela
     """
     if not records:
         return []
-    engine = conn.engine
-    known = _heads.get(engine)
+    known = _heads.get(conn.engine)
     if known is not None and len(records) == 1 and dialect.is_postgres(conn):
         linked = _linked(key, known, records)
-        if dialect.write_audit_guarded(
-            conn, linked.events[0], [p for _, p in linked.patients], (*known, _CHAIN), relaxed
-        ):
-            _heads[engine] = linked.head
+        if _guarded(conn, linked, known, relaxed, commit=False):
             return [linked.events[0][0]]
+    return _append_locked(conn, key, records, relaxed)
+
+
+def append_and_commit(conn: Connection, key: bytes, record: AuditRecord, *, relaxed: bool = False) -> int:
+    """Append the event of a unit that wrote nothing and commit its transaction; returns the sequence
+    number. PostgreSQL: the optimistic append and the COMMIT leave in one round trip (pipeline mode);
+    should the guard fail, the read's transaction has committed without its event, which is then
+    appended in a second transaction before returning (as decision 0013 does for every read on SQLite):
+    the caller returns no data before the event is in the chain either way."""
+    known = _heads.get(conn.engine)
+    if known is not None and dialect.is_postgres(conn):
+        linked = _linked(key, known, [record])
+        if _guarded(conn, linked, known, relaxed, commit=True):
+            return int(linked.events[0][0])
+        conn.begin()
+        seq = _append_locked(conn, key, [record], relaxed)[0]
+    else:
+        seq = append(conn, key, [record], relaxed=relaxed)[0]
+    conn.commit()
+    return seq
+
+
+def _guarded(conn: Connection, linked: _Linked, known: tuple[int, str], relaxed: bool, *, commit: bool) -> bool:
+    event, patients = linked.events[0], [p for _, p in linked.patients]
+    if dialect.write_audit_guarded(conn, event, patients, (*known, _CHAIN), relaxed, commit=commit):
+        _heads[conn.engine] = linked.head
+        return True
+    return False
+
+
+def _append_locked(conn: Connection, key: bytes, records: Sequence[AuditRecord], relaxed: bool) -> list[int]:
     if relaxed:
         dialect.relax_commit(conn)
     linked = _linked(key, _lock_head(conn), records)
     dialect.write_audit(conn, linked.events, linked.patients, (*linked.head, _CHAIN))
-    _heads[engine] = linked.head
+    _heads[conn.engine] = linked.head
     return [e[0] for e in linked.events]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 
@@ -214,7 +215,13 @@ _AUDIT_COLUMNS = "seq, ts, kind, action, outcome, agent, content, prev, hash"
 
 
 def write_audit_guarded(
-    conn: Connection, event: tuple[Any, ...], patients: list[str], expect: tuple[int, str, int], relaxed: bool
+    conn: Connection,
+    event: tuple[Any, ...],
+    patients: list[str],
+    expect: tuple[int, str, int],
+    relaxed: bool,
+    *,
+    commit: bool = False,
 ) -> bool:
     """PostgreSQL: append one event linked to ``expect`` (the head as last known: seq, hash, chain) in
     one statement that changes nothing unless the head still is ``expect``; True when it was appended.
@@ -222,20 +229,32 @@ def write_audit_guarded(
     The guard is re-checked on the newest head version after waiting for a concurrent appender's lock
     (READ COMMITTED), so a stale ``expect`` can only make this return False, never fork the chain.
     ``relaxed`` also sets ``synchronous_commit = off`` for the transaction (``relax_commit``), in the
-    same round trip.
+    same round trip. ``commit``: send the statement and the transaction's COMMIT together (psycopg
+    pipeline mode, one round trip); the transaction is committed whether or not the event was appended,
+    so only a unit that wrote nothing may ask for it.
     """
     seq, digest = event[0], event[-1]
     relax = ", set_config('synchronous_commit', 'off', true)" if relaxed else ""
-    row = conn.exec_driver_sql(
+    statement = (
         "WITH h AS (UPDATE audit_head SET seq = %s, hash = %s WHERE seq = %s AND hash = %s AND chain = %s "
         "RETURNING seq), "
         f"e AS (INSERT INTO audit_events ({_AUDIT_COLUMNS}) "
         "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s FROM h), "
         "p AS (INSERT INTO audit_patients (seq, patient) SELECT h.seq, unnest(%s::text[]) FROM h) "
-        f"SELECT count(*){relax} FROM h",
-        (seq, digest, *expect, *event, patients),
-    ).first()
-    return row is not None and int(row[0]) == 1
+        f"SELECT count(*){relax} FROM h"
+    )
+    params = (seq, digest, *expect, *event, patients)
+    if not commit:
+        row = conn.exec_driver_sql(statement, params).first()
+        return row is not None and int(row[0]) == 1
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    with driver.pipeline(), driver.cursor() as cursor:
+        cursor.execute(statement, params)
+        driver.commit()
+        found = cursor.fetchone()
+    conn.commit()  # SQLAlchemy's side of the transaction; the driver has nothing left to commit
+    return found is not None and int(found[0]) == 1
 
 
 def write_audit(

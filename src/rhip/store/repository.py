@@ -275,8 +275,11 @@ class Unit:
         if commit and record is not None and same_transaction:
             # PostgreSQL read units append inside their own transaction (no snapshot upgrade problem
             # there); a read's entry commits without waiting for the WAL flush (decision 0013).
-            relaxed = not self._write_mode and not self.repo.settings.audit_durable_reads
-            audit_log.append(self.conn, self.repo.audit_key, [record], relaxed=relaxed)
+            if self._write_mode:
+                audit_log.append(self.conn, self.repo.audit_key, [record])
+            else:  # commits too, in the same round trip
+                relaxed = not self.repo.settings.audit_durable_reads
+                audit_log.append_and_commit(self.conn, self.repo.audit_key, record, relaxed=relaxed)
             record = None
         conn, self._conn = self._conn, None
         self.audit = Collector()

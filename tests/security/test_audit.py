@@ -304,3 +304,33 @@ def test_appends_from_several_processes_and_rollbacks_keep_one_chain(
             assert _verify(repo, engine).ok
     finally:
         other_engine.dispose()
+
+
+@pytest.mark.parametrize("read", [False, True])
+def test_identical_events_of_two_processes_are_two_entries(
+    repo: Repository, engine: Engine, settings: Any, read: bool
+) -> None:
+    # Two identical requests (same agent, query and millisecond) on two processes that both know the
+    # same chain head: their events hash alike, so only the guard's own verdict may decide who appended.
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        record = audit.record_from(audit.Collector(), RequestContext.system("test"), 1, "0", "same")
+
+        def append_on(e: Engine) -> None:
+            with e.connect() as conn:
+                conn.begin()
+                if read:
+                    audit_log.append_and_commit(conn, repo.audit_key, record)
+                else:
+                    audit_log.append(conn, repo.audit_key, [record])
+                    conn.commit()
+
+        append_on(engine)
+        audit_log._heads[other] = audit_log._heads[engine]  # both processes remember the same head
+        append_on(engine)
+        append_on(other)  # same head remembered, same event: the same hash as the entry just written
+        report = _verify(repo, engine)
+        assert report.ok, report.problems
+        assert report.entries == 3
+    finally:
+        other.dispose()

@@ -76,50 +76,63 @@ def append(conn: Connection, key: bytes, records: Sequence[AuditRecord], *, rela
 
     ``relaxed``: the transaction commits without waiting for the WAL flush (a read's event, decision
     0013; PostgreSQL only). PostgreSQL: one round trip when the optimistic append holds (module
-    docstring), else two: lock-and-read the head, then one statement that inserts the events and their
-    patient index rows and moves the head (``dialect.write_audit``).
+    docstring), else two: the same statement has locked and read the head, and a second one inserts
+    the events and their patient index rows and moves the head (``dialect.write_audit``).
     """
     if not records:
         return []
     known = _heads.get(conn.engine)
+    head = None
     if known is not None and len(records) == 1 and dialect.is_postgres(conn):
         linked = _linked(key, known, records)
-        if _guarded(conn, linked, known, relaxed, commit=False):
+        appended, head = _guarded(conn, linked, known, relaxed, commit=False)
+        if appended:
             return [linked.events[0][0]]
-    return _append_locked(conn, key, records, relaxed)
+    return _append_locked(conn, key, records, relaxed, head)
 
 
 def append_and_commit(conn: Connection, key: bytes, record: AuditRecord, *, relaxed: bool = False) -> int:
     """Append the event of a unit that wrote nothing and commit its transaction; returns the sequence
-    number. PostgreSQL: the optimistic append and the COMMIT leave in one round trip (pipeline mode);
+    number. PostgreSQL: the optimistic append and the COMMIT leave in one message (one round trip);
     should the guard fail, the read's transaction has committed without its event, which is then
-    appended in a second transaction before returning (as decision 0013 does for every read on SQLite):
-    the caller returns no data before the event is in the chain either way."""
+    appended in a second transaction, linked to the head that statement found, before returning (as
+    decision 0013 does for every read on SQLite): the caller returns no data before its event is in
+    the chain either way."""
     known = _heads.get(conn.engine)
     if known is not None and dialect.is_postgres(conn):
-        linked = _linked(key, known, [record])
-        if _guarded(conn, linked, known, relaxed, commit=True):
-            return int(linked.events[0][0])
-        conn.begin()
-        seq = _append_locked(conn, key, [record], relaxed)[0]
-    else:
-        seq = append(conn, key, [record], relaxed=relaxed)[0]
+        for _ in range(3):
+            linked = _linked(key, known, [record])
+            appended, head = _guarded(conn, linked, known, relaxed, commit=True)
+            if appended:
+                return int(linked.events[0][0])
+            conn.begin()
+            if head is None:
+                break
+            known = head
+    seq = append(conn, key, [record], relaxed=relaxed)[0]
     conn.commit()
     return seq
 
 
-def _guarded(conn: Connection, linked: _Linked, known: tuple[int, str], relaxed: bool, *, commit: bool) -> bool:
+def _guarded(
+    conn: Connection, linked: _Linked, known: tuple[int, str], relaxed: bool, *, commit: bool
+) -> tuple[bool, tuple[int, str] | None]:
     event, patients = linked.events[0], [p for _, p in linked.patients]
-    if dialect.write_audit_guarded(conn, event, patients, (*known, _CHAIN), relaxed, commit=commit):
+    appended, head = dialect.write_audit_guarded(conn, event, patients, (*known, _CHAIN), relaxed, commit=commit)
+    if appended:
         _heads[conn.engine] = linked.head
-        return True
-    return False
+    elif head is not None:
+        _heads[conn.engine] = head
+    return appended, head
 
 
-def _append_locked(conn: Connection, key: bytes, records: Sequence[AuditRecord], relaxed: bool) -> list[int]:
-    if relaxed:
-        dialect.relax_commit(conn)
-    linked = _linked(key, _lock_head(conn), records)
+def _append_locked(
+    conn: Connection, key: bytes, records: Sequence[AuditRecord], relaxed: bool, head: tuple[int, str] | None = None
+) -> list[int]:
+    """The pessimistic append: ``head`` is the current head when the caller already holds its lock."""
+    if relaxed and head is None:
+        dialect.relax_commit(conn)  # else the guarded statement has set it
+    linked = _linked(key, head or _lock_head(conn), records)
     dialect.write_audit(conn, linked.events, linked.patients, (*linked.head, _CHAIN))
     _heads[conn.engine] = linked.head
     return [e[0] for e in linked.events]

@@ -130,3 +130,21 @@ def test_patient_writes_wait_for_an_interrupted_dedupe_to_finish(
         persons = dict(conn.execute(select(mpi_registrations.c.id, mpi_registrations.c.person)).all())
         regs = conn.execute(select(func.count()).select_from(mpi_registrations)).scalar_one()
     assert (regs, persons[first] == persons[second]) == (2, True)
+
+
+def test_surname_date_and_name_year_rules_find_the_same_candidates_online_and_in_dedupe(
+    repo: Repository, engine: Engine, matcher: Matcher
+) -> None:
+    """Another given name on the same birth date (``family_py + birth_date``) and a typo in the day with
+    the same name (``name_py + birth_year``): without ID number, phone or county in common, only these
+    rules bring the registrations together; dedupe replays the same candidates."""
+    first = patient("a", name="张伟", ric=ric(1), birth="1980-01-01", phone="13900000001")
+    other_given = patient("b", name="张小伟", ric=None, birth="1980-01-01", phone="139002", division="310101001001")
+    day_typo = patient("c", name="张伟", ric=None, birth="1980-01-10", phone="139003", division="440103001001")
+    for body, who in ((first, "hospital-a"), (other_given, "clinic-b"), (day_typo, "clinic-c")):
+        write(repo, body, who)
+    online = snapshot(engine)
+    blocking = {d[5] for d in online["decisions"]}
+    assert {"block_on(family_py, birth_date)", "block_on(name_py, birth_year)"} <= blocking
+    dedupe(engine, matcher, restart=True, chunk=2)
+    assert snapshot(engine) == online

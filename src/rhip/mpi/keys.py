@@ -57,10 +57,13 @@ def _sort_part(name: str, value: Any) -> str:
 def record_keys(record: dict[str, Any], spec: LinkSpec) -> list[StoredKey]:
     """The keys of every blocking rule that applies to ``record`` (rules with a missing field do not)."""
     out = []
+    sorts: dict[tuple[str, ...], str] = {}  # rules mostly share their sort fields: one keyed hash each
     for n, rule in enumerate(spec.blocking_rules):
         key = rule.key(record)
         if key is None:
             continue
-        sort = "|".join(_sort_part(f, record.get(f)) for f in rule.sort_on)[:SORT_WIDTH]
+        sort = sorts.get(rule.sort_on)
+        if sort is None:
+            sort = sorts[rule.sort_on] = "|".join(_sort_part(f, record.get(f)) for f in rule.sort_on)[:SORT_WIDTH]
         out.append(StoredKey(n, key_hash(n, key), sort))
     return out

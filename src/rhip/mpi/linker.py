@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rhip.mpi.blocking import BlockingStats, candidate_pairs
-from rhip.mpi.comparison import Record
+from rhip.mpi.comparison import Comparison, Record
 from rhip.mpi.frequencies import TermFrequencies, adjustment, term_frequencies
 from rhip.mpi.model import MatchModel
 from rhip.mpi.spec import LinkSpec
@@ -344,6 +344,24 @@ depends on it (measured on the synthetic region: ≈ 6 of 8 comparisons per cand
 _MARGIN = 0.002  # prune below the strongest pair only by more than stored rounding (3 decimals) can hide
 
 
+_BOUNDS: dict[tuple[str, tuple[str, ...]], tuple[list[int], list[float], list[float]]] = {}
+
+
+def _bounds(comps: Sequence[Comparison], model: MatchModel) -> tuple[list[int], list[float], list[float]]:
+    """Per model and comparisons: the evaluation order, each comparison's best level weight and its best
+    weight other than the exact level (whose weight a term-frequency part changes per record)."""
+    names = tuple(c.name for c in comps)
+    cached = _BOUNDS.get((model.version, names))
+    if cached is None:
+        tables, _ = _weights(model)
+        order = [names.index(n) for n in PRUNE_ORDER if n in names]
+        order += [k for k in range(len(comps)) if k not in order]
+        best = [max(tables[k]) for k in range(len(comps))]
+        other = [max((w for g, w in enumerate(tables[k]) if g != 1), default=-math.inf) for k in range(len(comps))]
+        cached = _BOUNDS[(model.version, names)] = (order, best, other)
+    return cached
+
+
 def score_candidates(
     a: Record,
     others: Sequence[tuple[int, Record]],
@@ -366,15 +384,15 @@ def score_candidates(
     """
     tables, u_exact = _weights(model)
     comps = spec.comparisons
-    names = [c.name for c in comps]
-    order = [names.index(n) for n in PRUNE_ORDER if n in names]
-    order += [k for k in range(len(comps)) if k not in order]
+    order, best_level, best_other = _bounds(comps, model)
     # the term-frequency part of an exact level: the incoming value's share (the candidate's is the same)
-    extra = [
-        adjustment(c, u_exact[k], a, a, frequencies) if frequencies is not None and c.tf_field else 0.0
-        for k, c in enumerate(comps)
-    ]
-    best_level = [max(w + (extra[k] if g == 1 else 0.0) for g, w in enumerate(tables[k])) for k in range(len(comps))]
+    extra = [0.0] * len(comps)
+    if frequencies is not None:
+        best_level = list(best_level)
+        for k, c in enumerate(comps):
+            if c.tf_field:
+                extra[k] = adjustment(c, u_exact[k], a, a, frequencies)
+                best_level[k] = max(best_other[k], tables[k][1] + extra[k])
     rest = [0.0] * (len(order) + 1)
     for i in range(len(order) - 1, -1, -1):
         rest[i] = rest[i + 1] + best_level[order[i]]

@@ -87,6 +87,7 @@ class Prepared:
     record: dict[str, Any]
     keys: list[tuple[int, int, str]]  # (rule, kh, sort)
     found: list[Found]
+    pending: bool = False  # a (pending) registration row exists, which the chunk writer replaces
 
 
 class BlockIndex:
@@ -146,7 +147,9 @@ class BlockIndex:
                     found[r] = key.rule
         return found
 
-    def prepare(self, rid: int, id: str, lu: int, source: str, record: dict[str, Any]) -> Prepared:
+    def prepare(
+        self, rid: int, id: str, lu: int, source: str, record: dict[str, Any], pending: bool = False
+    ) -> Prepared:
         """Find and score the candidates of a new registration, then index it (keys, name count)."""
         keys = record_keys(record, self.spec)
         found = self.candidates(rid, keys)
@@ -167,6 +170,7 @@ class BlockIndex:
             record,
             [(k.rule, k.kh, k.sort) for k in keys],
             [(o, found[o], x.row, x.adj, x.total, x.code, x.rule) for o, x in scored],
+            pending,
         )
 
     def add(self, rid: int, record: dict[str, Any], keys: Sequence[StoredKey]) -> None:

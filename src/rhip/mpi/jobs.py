@@ -130,8 +130,9 @@ Chunk = tuple[int, list[Prepared]]
 """A chunk's last rid (the cursor after it) and its registrations, prepared (keys, scored candidates)."""
 
 
-Normalised = tuple[int, list[tuple[int, str, int, str, dict[str, Any]]]]
-"""A chunk's last rid and its new registrations: (rid, id, lu, source, match record)."""
+Normalised = tuple[int, list[tuple[int, str, int, str, dict[str, Any], bool]]]
+"""A chunk's last rid and its new registrations: (rid, id, lu, source, match record, whether a pending
+registration row exists)."""
 
 
 def _normalised(engine: Engine, cursor: int, chunk: int) -> Iterator[Normalised]:
@@ -148,7 +149,8 @@ def _normalised(engine: Engine, cursor: int, chunk: int) -> Iterator[Normalised]
             if old is not None and old[1] != "pending":
                 continue  # registered online while the run was under way (writes are refused: not expected)
             source = old[0] if old is not None else "bulk"
-            out.append((int(r.rid), str(r.id), int(r.lu), source, patient_record(fjson.loads(r.content))))
+            record = patient_record(fjson.loads(r.content))
+            out.append((int(r.rid), str(r.id), int(r.lu), source, record, old is not None))
         cursor = int(rows[-1].rid)
         yield cursor, out
 
@@ -306,13 +308,12 @@ def _dedupe_chunk(
     cursor, items = part
     with engine.connect().execution_options(rhip_write=True) as conn:
         conn.begin()
-        existing = _existing(conn, [item.rid for item in items])
         steps = []
         for item in items:
             step = batch.decide(item)
             steps.append(step)
             report.decisions[step.plan.decision] = report.decisions.get(step.plan.decision, 0) + 1
-        writer.write(conn, steps, {s.reg.rid for s in steps if s.reg.rid in existing})
+        writer.write(conn, steps, {item.rid for item in items if item.pending})
         report.registrations += len(steps)
         _save_state(conn, {**state, "cursor": cursor}, new=False)
         conn.commit()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_access_matrix import V, as_user, ids, put
+from test_access_matrix import V, as_user, ids, obs, put
 
 
 @pytest.fixture
@@ -54,3 +54,20 @@ def test_a_clinician_sees_registrations_linked_to_their_patients(links: Any, pat
     assert clinician_a("GET", "/Patient/q1v").status_code in (403, 404)
     clinician_b = as_user(links, "clinician", organization="org-b")
     assert ids(clinician_b("GET", "/Patient").json()) == {"Patient/p2", "Patient/q2"}
+
+
+def test_everything_of_a_patient_seen_only_through_a_link_shows_no_record(links: Any) -> None:
+    # $everything takes a shortcut (only each row's own tests) for a patient the user sees itself;
+    # q1 is seen only because it links to p1, so its own record stays invisible.
+    put(links, obs("o-q1", "q1"))
+    put(links, obs("o-p1", "p1"))
+    put(links, obs("o-p1v", "p1", V))
+    clinician_a = as_user(links, "clinician", organization="org-a")
+    q1 = clinician_a("GET", "/Patient/q1/$everything")
+    assert q1.status_code == 200, q1.text
+    assert "Observation/o-q1" not in ids(q1.json(), None)
+    p1 = ids(clinician_a("GET", "/Patient/p1/$everything").json(), None)
+    assert "Observation/o-p1" in p1
+    assert "Observation/o-p1v" not in p1
+    system = ids(links.get("/Patient/q1/$everything").json(), None)
+    assert "Observation/o-q1" in system

@@ -52,6 +52,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -237,6 +238,39 @@ def _compile_built(element: Built, compiler: Any, **kw: Any) -> str:
 @lru_cache(maxsize=4096)
 def _predicate(scope: RowScope, types: frozenset[str] | None) -> ColumnElement[bool]:
     return Built((scope, types), _build(scope, types))
+
+
+@lru_cache(maxsize=256)
+def compartment_rows(types: frozenset[str]) -> ColumnElement[bool]:
+    """``idx_reference`` rows that make their resource part of a patient's record (R4 Patient
+    CompartmentDefinition), for resources of ``types``; built once per set, its constants in the SQL."""
+    x, params = idx_reference.c, compartment_params()
+    conds = [and_(x.rtype == _const(t), _among(x.code, params[t])) for t in sorted(types) if params.get(t)]
+    return Built(("compartment", types), or_(*conds) if conds else false())
+
+
+PATIENT = bindparam("rhip_access_patient", type_=String())
+"""The patient id of ``sees_patient`` (a value given at execution)."""
+
+
+@lru_cache(maxsize=4096)
+def sees_patient(scope: RowScope) -> ColumnElement[bool]:
+    """True when ``scope`` sees the patient ``PATIENT`` itself (care relationship, own record, region,
+    grant), as opposed to only through a patient it links to. Evaluated once per statement."""
+    expr = _patient_visible(scope, PATIENT) if scope.clinical else false()
+    return Built(("sees", scope), expr)
+
+
+@lru_cache(maxsize=4096)
+def record_rows(scope: RowScope) -> ColumnElement[bool]:
+    """The predicate for rows already known to be in the record of a patient ``scope`` sees itself
+    (``sees_patient``), e.g. ``$everything``: such a row is visible iff its own tests pass (labels,
+    refused categories) — the membership and patient tests of ``predicate`` would only repeat, per
+    row, what ``sees_patient`` established once (measured: a clinician's ``$everything`` of 292
+    resources spent ≈ 30 ms more than the system client's on them)."""
+    r = resources.c
+    tests = _row_tests(scope, r.rid, r.rtype)
+    return Built(("record", scope), and_(*tests) if tests else true())
 
 
 def _build(scope: RowScope, types: frozenset[str] | None) -> ColumnElement[bool]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, insert, select, tuple_
+from sqlalchemy import ColumnElement, Engine, insert, literal, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +31,7 @@ from rhip.security.context import RequestContext
 from rhip.security.fields import configure_from, seal_json
 from rhip.security.policy import Access, Policy, RolePolicy, RowScope
 from rhip.settings import Settings
+from rhip.store import access as row_access
 from rhip.store import audit_log, dialect
 from rhip.store.access import predicate as access_predicate
 from rhip.store.access_tables import access_grants
@@ -322,13 +323,25 @@ class Unit:
             self._access[key] = access_predicate(self.rows, key)
         return self._access[key]
 
+    def record_access(self, patient_id: str) -> ColumnElement[bool] | None:
+        """The predicate for rows of ``patient_id``'s own compartment (``$everything``): when this unit's
+        scope sees that patient itself, only each row's own tests remain (``access.record_rows``);
+        otherwise (e.g. seen only through a ``Patient.link``) the full predicate."""
+        if self.rows is None:
+            return None
+        check = select(literal(1)).where(row_access.sees_patient(self.rows))
+        if self.conn.execute(check, {row_access.PATIENT.key: patient_id}).first() is not None:
+            return row_access.record_rows(self.rows)
+        return self.access()
+
     def invalidate_access(self) -> None:
         """Forget the cached predicates (grants or consents changed within this unit)."""
         self._access.clear()
 
-    def visible(self, rid: int) -> bool:
-        """Whether the row scope lets this unit read resource ``rid``."""
-        access = self.access()
+    def visible(self, rid: int, rtype: str | None = None) -> bool:
+        """Whether the row scope lets this unit read resource ``rid`` (of type ``rtype``, when known:
+        the predicate for one type is a fraction of the all-types one to plan)."""
+        access = self.access(None if rtype is None else [rtype])
         if access is None:
             return True
         return self.conn.execute(select(resources.c.rid).where(resources.c.rid == rid, access)).first() is not None
@@ -336,7 +349,7 @@ class Unit:
     def _require_visible(self, rid: int, rtype: str, id: str, content: str | None) -> None:
         # Not found rather than forbidden: a record outside the caller's scope must not reveal it exists.
         # The attempt is audited with the resident concerned, so it shows in their access log.
-        if not self.visible(rid):
+        if not self.visible(rid, rtype):
             self.audit.note("read", rtype, id, content)
             self.audit.deny(f"read {rtype}/{id}")
             raise FhirError.not_found(f"{rtype}/{id}")

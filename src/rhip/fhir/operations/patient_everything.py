@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import select, tuple_
 
 from rhip.fhir.definitions import compartment_params
 from rhip.fhir.errors import FhirError
@@ -18,6 +18,7 @@ from rhip.fhir.model import is_resource_type
 from rhip.fhir.operations.registry import Operation
 from rhip.fhir.rest import FhirRequest, FhirResponse
 from rhip.security.policy import Access
+from rhip.store.access import compartment_rows
 from rhip.store.repository import Unit
 from rhip.store.schema import idx_reference, resources
 from rhip.store.search.execute import decode_cursor, encode_cursor, fetch_rows
@@ -45,17 +46,19 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
     policy, ctx = unit.repo.policy, unit.ctx
     x = idx_reference.c
     r = resources.c
-    conds = []
-    for ctype, params in compartment_params().items():
-        if types and ctype not in types:
-            continue
-        if not policy.allows(ctx, Access.READ, ctype):
-            continue
-        conds.append(and_(x.rtype == ctype, x.code.in_(params)))
-    member = select(x.rid).where(x.ref_type == "Patient", x.ref_id == id, or_(*conds)).distinct() if conds else None
+    member_types = frozenset(
+        ctype
+        for ctype in compartment_params()
+        if (not types or ctype in types) and policy.allows(ctx, Access.READ, ctype)
+    )
+    member = (
+        select(x.rid).where(x.ref_type == "Patient", x.ref_id == id, compartment_rows(member_types)).distinct()
+        if member_types
+        else None
+    )
     stmt = select(r.rid).where(r.deleted.is_(False))
     stmt = stmt.where(r.rid.in_(member)) if member is not None else stmt.where(r.rid == -1)
-    access = unit.access()
+    access = unit.record_access(id)
     if access is not None:  # labels and refused categories inside a visible record (decision 0016)
         stmt = stmt.where(access)
     if since_ms is not None:
@@ -74,16 +77,15 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
         .distinct()
         .subquery()
     )
-    extra = [
-        row.rid
-        for row in unit.conn.execute(
-            select(r.rid).where(tuple_(r.rtype, r.id).in_(select(refs.c.ref_type, refs.c.ref_id)), r.deleted.is_(False))
+    found = unit.conn.execute(
+        select(r.rid, r.rtype).where(
+            tuple_(r.rtype, r.id).in_(select(refs.c.ref_type, refs.c.ref_id)), r.deleted.is_(False)
         )
-        if row.rid not in seen
-    ]
+    ).all()
+    extra = [row.rid for row in found if row.rid not in seen]
     referenced = [
         row
-        for row in fetch_rows(unit.conn, extra, access)
+        for row in fetch_rows(unit.conn, extra, unit.access({row.rtype for row in found if row.rid not in seen}))
         if (not types or row.rtype in types) and policy.allows(ctx, Access.READ, row.rtype)
     ]
     entries: list[dict[str, Any]] = []

@@ -181,13 +181,20 @@ def _granted(subject: str, patient: Any) -> ColumnElement[bool]:
     return granted
 
 
-def _member_codes(types: Iterable[str]) -> ColumnElement[bool]:
-    """``idx_reference`` rows (alias ``m``) that make the candidate row part of a patient's record."""
+def _member_codes(types: Iterable[str], refs: Any = None) -> ColumnElement[bool]:
+    """Reference rows (``refs``: an ``idx_reference`` alias, by default ``m``) that make their resource
+    part of a patient's record. Types sharing a parameter list are tested together (67 compartment
+    types, 25 distinct lists): a shorter statement and fewer OR arms to plan and evaluate."""
+    refs = _m if refs is None else refs
     params = compartment_params()
-    conds = []
+    groups: dict[tuple[str, ...], list[str]] = {}
     for t in sorted(set(types)):
         if params.get(t):
-            conds.append(and_(_m.c.rtype == _const(t), _among(_m.c.code, params[t])))
+            groups.setdefault(tuple(params[t]), []).append(t)
+    conds = [
+        and_(refs.c.rtype == _const(ts[0]) if len(ts) == 1 else _among(refs.c.rtype, ts), _among(refs.c.code, codes))
+        for codes, ts in groups.items()
+    ]
     return or_(*conds) if conds else false()
 
 
@@ -240,13 +247,15 @@ def _predicate(scope: RowScope, types: frozenset[str] | None) -> ColumnElement[b
     return Built((scope, types), _build(scope, types))
 
 
+COMPARTMENT_REFS = idx_reference.alias("x")
+"""The ``idx_reference`` alias ``compartment_rows`` tests (a short name: the condition lists 67 types)."""
+
+
 @lru_cache(maxsize=256)
 def compartment_rows(types: frozenset[str]) -> ColumnElement[bool]:
-    """``idx_reference`` rows that make their resource part of a patient's record (R4 Patient
+    """``COMPARTMENT_REFS`` rows that make their resource part of a patient's record (R4 Patient
     CompartmentDefinition), for resources of ``types``; built once per set, its constants in the SQL."""
-    x, params = idx_reference.c, compartment_params()
-    conds = [and_(x.rtype == _const(t), _among(x.code, params[t])) for t in sorted(types) if params.get(t)]
-    return Built(("compartment", types), or_(*conds) if conds else false())
+    return Built(("compartment", types), _member_codes(types, COMPARTMENT_REFS))
 
 
 PATIENT = bindparam("rhip_access_patient", type_=String())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, insert, literal, select, tuple_
+from sqlalchemy import ColumnElement, Engine, Select, insert, literal_column, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -329,7 +329,7 @@ class Unit:
         otherwise (e.g. seen only through a ``Patient.link``) the full predicate."""
         if self.rows is None:
             return None
-        check = select(literal(1)).where(row_access.sees_patient(self.rows))
+        check: Select[Any] = select(literal_column("1")).where(row_access.sees_patient(self.rows))
         if self.conn.execute(check, {row_access.PATIENT.key: patient_id}).first() is not None:
             return row_access.record_rows(self.rows)
         return self.access()

@@ -18,7 +18,7 @@ from rhip.fhir.model import is_resource_type
 from rhip.fhir.operations.registry import Operation
 from rhip.fhir.rest import FhirRequest, FhirResponse
 from rhip.security.policy import Access
-from rhip.store.access import compartment_rows
+from rhip.store.access import COMPARTMENT_REFS, compartment_rows
 from rhip.store.repository import Unit
 from rhip.store.schema import idx_reference, resources
 from rhip.store.search.execute import decode_cursor, encode_cursor, fetch_rows
@@ -51,8 +51,9 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
         for ctype in compartment_params()
         if (not types or ctype in types) and policy.allows(ctx, Access.READ, ctype)
     )
+    c = COMPARTMENT_REFS.c
     member = (
-        select(x.rid).where(x.ref_type == "Patient", x.ref_id == id, compartment_rows(member_types)).distinct()
+        select(c.rid).where(c.ref_type == "Patient", c.ref_id == id, compartment_rows(member_types)).distinct()
         if member_types
         else None
     )

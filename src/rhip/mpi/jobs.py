@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 
 from rhip.fhir import json as fjson
 from rhip.mpi import index
-from rhip.mpi.batch import BatchMatcher, BlockIndex, ChunkWriter, PersonIndex, Prepared
+from rhip.mpi.batch import BatchMatcher, BlockIndex, ChunkWriter, PersonIndex, Prepared, Sealed, Sealer
 from rhip.mpi.model import MatchModel
 from rhip.mpi.model_store import store_model
 from rhip.mpi.online import Matcher
@@ -130,15 +130,17 @@ Chunk = tuple[int, list[Prepared]]
 """A chunk's last rid (the cursor after it) and its registrations, prepared (keys, scored candidates)."""
 
 
-Normalised = tuple[int, list[tuple[int, str, int, str, dict[str, Any], bool]]]
+Normalised = tuple[int, list[tuple[int, str, int, str, dict[str, Any], bool, Sealed]]]
 """A chunk's last rid and its new registrations: (rid, id, lu, source, match record, whether a pending
-registration row exists)."""
+registration row exists, what the writer stores sealed)."""
 
 
-def _normalised(engine: Engine, cursor: int, chunk: int) -> Iterator[Normalised]:
-    """Read and normalise the Patients after ``cursor``, a chunk at a time (with their sources)."""
+def _normalised(engine: Engine, cursor: int, chunk: int, trusted: frozenset[str]) -> Iterator[Normalised]:
+    """Read, normalise and seal the Patients after ``cursor``, a chunk at a time (with their sources)."""
+    sealer: Sealer | None = None
     while True:
         with engine.connect() as conn:
+            sealer = sealer or Sealer(conn, trusted)
             rows = _patients(conn, cursor, chunk)
             existing = _existing(conn, [int(r.rid) for r in rows]) if rows else {}
         if not rows:
@@ -149,8 +151,8 @@ def _normalised(engine: Engine, cursor: int, chunk: int) -> Iterator[Normalised]
             if old is not None and old[1] != "pending":
                 continue  # registered online while the run was under way (writes are refused: not expected)
             source = old[0] if old is not None else "bulk"
-            record = patient_record(fjson.loads(r.content))
-            out.append((int(r.rid), str(r.id), int(r.lu), source, record, old is not None))
+            rid, id, lu, record = int(r.rid), str(r.id), int(r.lu), patient_record(fjson.loads(r.content))
+            out.append((rid, id, lu, source, record, old is not None, sealer.seal(rid, id, lu, source, record)))
         cursor = int(rows[-1].rid)
         yield cursor, out
 
@@ -201,19 +203,19 @@ def _chunks(
     """The prepared chunks after ``cursor``: in this process (``workers`` 0), from one child that reads,
     normalises and prepares (1), or from two children, one reading and normalising, one preparing (2)."""
     if workers <= 0 or "fork" not in mp.get_all_start_methods():
-        yield _prepared(engine, matcher, model, _normalised(engine, cursor, chunk), blocks)
+        yield _prepared(engine, matcher, model, _normalised(engine, cursor, chunk, matcher.trusted), blocks)
         return
     ctx = mp.get_context("fork")
     procs = []
     out = ctx.Queue(maxsize=2)
     if workers == 1:
         make: Callable[[], Iterable[Any]] = lambda: _prepared(  # noqa: E731
-            engine, matcher, model, _normalised(engine, cursor, chunk), None
+            engine, matcher, model, _normalised(engine, cursor, chunk, matcher.trusted), None
         )
         procs.append(ctx.Process(target=_child, args=(out, engine, make), daemon=True))
     else:
         mid = ctx.Queue(maxsize=2)
-        read: Callable[[], Iterable[Any]] = lambda: _normalised(engine, cursor, chunk)  # noqa: E731
+        read: Callable[[], Iterable[Any]] = lambda: _normalised(engine, cursor, chunk, matcher.trusted)  # noqa: E731
         prep: Callable[[], Iterable[Any]] = lambda: _prepared(engine, matcher, model, _drain(mid), None)  # noqa: E731
         procs.append(ctx.Process(target=_child, args=(mid, engine, read), daemon=True))
         procs.append(ctx.Process(target=_child, args=(out, engine, prep), daemon=True))

@@ -224,38 +224,31 @@ def write_audit_guarded(
     *,
     commit: bool = False,
 ) -> tuple[bool, tuple[int, str] | None]:
-    """PostgreSQL: append one event linked to ``expect`` (the head as last known: seq, hash, chain) in
-    one statement that appends nothing unless the head still is ``expect``. Returns whether it
-    appended, and the head it found (locked by this transaction until it ends; None: no head row yet).
+    """PostgreSQL: append one event linked to ``expect`` (the head as last known: seq, hash, chain),
+    unless the head has moved: ``rhip_audit_append`` (migration 0011), one round trip. Returns whether
+    it appended, and the head it found (locked by this transaction until it ends; None: no head row
+    yet).
 
     The head is read ``FOR UPDATE``: after waiting for a concurrent appender, that is its newest
     committed version (READ COMMITTED), so a stale ``expect`` can only make the append not happen,
-    never fork the chain. Whether the guard held is counted, not inferred from the head afterwards:
-    two identical events (same agent, query and millisecond) linked to the same head have the same
-    hash. ``relaxed`` also sets ``synchronous_commit = off`` for the transaction (``relax_commit``),
-    in the same round trip. ``commit``: send the statement and the transaction's COMMIT together (one
-    round trip); the transaction commits whether or not the event was appended, so only a unit that
-    wrote nothing may ask for it.
+    never fork the chain. Whether the guard held is returned, not inferred from the head afterwards:
+    two identical events (same agent, query and millisecond) linked to the same head hash alike.
+    ``relaxed`` also sets ``synchronous_commit = off`` for the transaction (``relax_commit``).
+    ``commit``: send the call and the transaction's COMMIT together (one round trip); the transaction
+    commits whether or not the event was appended, so only a unit that wrote nothing may ask for it.
     """
-    seq, digest = event[0], event[-1]
     old_seq, old_hash, chain = expect
-    relax = ", set_config('synchronous_commit', 'off', true)" if relaxed else ""
     statement = (
-        "WITH g AS (SELECT seq, hash FROM audit_head WHERE chain = %s FOR UPDATE), "
-        "h AS (UPDATE audit_head SET seq = %s, hash = %s FROM g "
-        "WHERE audit_head.chain = %s AND g.seq = %s AND g.hash = %s RETURNING audit_head.seq), "
-        f"e AS (INSERT INTO audit_events ({_AUDIT_COLUMNS}) "
-        "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s FROM h), "
-        "p AS (INSERT INTO audit_patients (seq, patient) SELECT h.seq, unnest(%s::text[]) FROM h) "
-        f"SELECT g.seq, g.hash, (SELECT count(*) FROM h){relax} FROM g"
+        "SELECT appended, head_seq, head_hash FROM rhip_audit_append("
+        "%s::smallint, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::text[], %s)"
     )
-    params = (chain, seq, digest, chain, old_seq, old_hash, *event, patients)
+    params = (chain, old_seq, old_hash, *event, patients, relaxed)
     if not commit:
         row = conn.exec_driver_sql(statement, params).first()
     else:
-        # One simple-protocol message "<statement>; COMMIT" with the values quoted by psycopg (pipeline
-        # mode would need a second Sync round trip to leave it). An error in the statement aborts the
-        # rest of the message, COMMIT included, and is raised here like any other.
+        # One simple-protocol message "<call>; COMMIT" with the values quoted by psycopg (pipeline mode
+        # would need a second Sync round trip to leave it). An error in the call aborts the rest of the
+        # message, COMMIT included, and is raised here like any other.
         driver = conn.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
         sql = psycopg.sql
@@ -264,9 +257,9 @@ def write_audit_guarded(
             cursor.execute(message)
             row = cursor.fetchone()
         conn.commit()  # SQLAlchemy's side of the transaction; the driver has nothing left to commit
-    if row is None:
+    if row is None or row[1] is None:
         return False, None
-    return int(row[2]) == 1, (int(row[0]), str(row[1]))
+    return bool(row[0]), (int(row[1]), str(row[2]))
 
 
 def write_audit(

@@ -46,11 +46,11 @@ def person_spec() -> LinkSpec:
     """Chinese person matching over :func:`rhip.mpi.records.patient_record` records.
 
     Blocking: ID number; pinyin name + birth date; phone; pinyin surname + birth date (another given
-    name); health-card number; the first 14 ID characters (division + birth date), which catches
-    one-digit errors in the sequence part; pinyin name + birth year (a typo in month or day). Rule
-    numbers are stored with the keys (:mod:`rhip.mpi.keys`): a rule is appended, not inserted, and an
-    index built under other rules is rebuilt by ``rhip mpi dedupe --restart``. Thresholds and the
-    choice of rules: see docs/decisions (matching; 0021 for the surname rule).
+    name); health-card number; the first 14 ID characters (division + birth date) with the pinyin
+    surname, which catches one-digit errors in the sequence part; pinyin name + birth year (a typo in
+    month or day). Rule numbers are stored with the keys (:mod:`rhip.mpi.keys`): a rule is appended,
+    not inserted, and an index built under other rules is rebuilt by ``rhip mpi dedupe --restart``.
+    Thresholds and the choice of rules: see docs/decisions (matching; 0021 for the blocking rules).
     """
     return LinkSpec(
         name=PERSON_SPEC,
@@ -61,7 +61,7 @@ def person_spec() -> LinkSpec:
             block_on("phone"),
             block_on("family_py", "birth_date"),
             block_on("health_card"),
-            block_on("ric14"),
+            block_on("ric14", "family_py"),
             block_on("name_py", "birth_year"),
         ),
         training_rules=(block_on("ric"), block_on("name_py", "birth_date")),

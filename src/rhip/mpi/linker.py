@@ -256,11 +256,13 @@ def explain_levels(
     """Per-field verdicts of a level vector (with term-frequency adjustments) and the total match weight."""
     verdicts = []
     total = model.prior_weight
+    tables, _ = _weights(model)  # the level weights, computed once per model
     for k, (c, g) in enumerate(zip(model.comparisons, gamma_row, strict=True)):
         lv = c.levels[int(g)]
+        w = tables[k][int(g)]
         adj = float(tf_row[k]) if tf_row is not None else 0.0
-        verdicts.append(FieldVerdict(c.name, lv.label, round(lv.weight + adj, 3), lv.m, lv.u, round(adj, 3)))
-        total += lv.weight + adj
+        verdicts.append(FieldVerdict(c.name, lv.label, round(w + adj, 3), lv.m, lv.u, round(adj, 3)))
+        total += w + adj
     return tuple(verdicts), total
 
 

@@ -334,3 +334,50 @@ def test_identical_events_of_two_processes_are_two_entries(
         assert report.entries == 3
     finally:
         other.dispose()
+
+
+def _audit_inserts_fail(engine: Engine, on: bool) -> None:
+    """Make every insert into the audit trail fail (a full disk, a broken trigger...), or stop it."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            if on:
+                conn.exec_driver_sql(
+                    "CREATE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'audit trail unavailable'; END $$"
+                )
+                conn.exec_driver_sql(
+                    "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_events "
+                    "FOR EACH ROW EXECUTE FUNCTION audit_refuse()"
+                )
+            else:
+                conn.exec_driver_sql("DROP TRIGGER audit_refuse ON audit_events")
+                conn.exec_driver_sql("DROP FUNCTION audit_refuse()")
+        elif on:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_events "
+                "BEGIN SELECT RAISE(ABORT, 'audit trail unavailable'); END"
+            )
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_refuse")
+
+
+def test_no_data_leaves_when_its_audit_event_cannot_be_written(api: Any, engine: Engine) -> None:
+    pid = api.post("/Patient", json=patient()).headers["Location"].split("/")[4]
+    assert api.get(f"/Patient/{pid}").status_code == 200  # this process now links reads optimistically
+    _audit_inserts_fail(engine, True)
+    try:
+        for url in (f"/Patient/{pid}", f"/Patient?_id={pid}", f"/Patient/{pid}/$everything"):
+            r = api.get(url)
+            # 500 on PostgreSQL; SQLite reports a trigger's RAISE as a constraint failure (409)
+            assert r.status_code in (409, 500), (url, r.status_code)
+            assert r.json()["resourceType"] == "OperationOutcome"
+            assert "罗勇" not in r.text
+        assert api.post("/Patient", json=patient()).status_code in (409, 500)
+    finally:
+        _audit_inserts_fail(engine, False)
+    assert api.get(f"/Patient/{pid}").status_code == 200
+    with engine.connect() as conn:
+        patients = conn.exec_driver_sql("SELECT count(*) FROM resources WHERE rtype = 'Patient'").scalar_one()
+    assert patients == 1  # the write whose event failed is not there either
+    report = audit_log.verify(engine, api.client.app.state.repo.audit_key)
+    assert report.ok, report.problems

@@ -8,8 +8,8 @@ held a key before us):
 1. :func:`prepare` — one statement of data-modifying CTEs stores the keys, bumps the block and name
    counts and returns the candidates (small blocks whole, capped blocks as the sorted neighbourhood,
    exactly :func:`rhip.mpi.index.candidate_rids`) with their registrations, the name's count and
-   total, and whether a dedupe run is under way. Persons are not read here: only those an auto-link
-   would join matter (their valid 身份证号 and version), and the caller reads just those;
+   total, whether a dedupe run is under way, and each candidate person's valid 身份证号 and version
+   (read with the candidates instead of in a round trip of their own);
 2. :func:`store` — one statement inserts the registration, its decisions and review tasks and
    inserts the new person or updates the joined person's golden record, computed from the
    candidates of that person and guarded by its version and member count (if the person changed
@@ -69,22 +69,25 @@ SELECT h.busy, h.name_n, h.total, x.* FROM (
             WHERE t.field = :field AND t.value = ANY(CAST(:shards AS varchar[]))
               AND t.value <> ALL(CAST(:tvalues AS varchar[]))) AS total
 ) h LEFT JOIN LATERAL (
-  SELECT c.rule, r.rid, r.id, r.person, r.status, r.source, r.trust, r.lu, r.record
-  FROM c JOIN mpi_registrations r ON r.rid = c.rid
+  SELECT c.rule, r.rid, r.id, r.person, r.status, r.source, r.trust, r.lu, r.record,
+         p.ric_valid AS person_ric, p.version AS person_version
+  FROM c JOIN mpi_registrations r ON r.rid = c.rid LEFT JOIN mpi_persons p ON p.person = r.person
   WHERE r.status <> 'pending'
 ) x ON true
 """
-).columns(record=mpi_registrations.c.record.type)
+).columns(record=mpi_registrations.c.record.type, person_ric=mpi_persons.c.ric_valid.type)
 
 
 @dataclass(slots=True)
 class Prepared:
-    """What :func:`prepare` found: candidates (registration, rule number) and the name's counts."""
+    """What :func:`prepare` found: candidates (registration, rule number), the name's counts, and each
+    candidate person's valid 身份证号 and version (what deciding and the golden-record guard need)."""
 
     busy: bool
     name_count: int
     name_total: int
     found: list[tuple[Registration, int]]
+    persons: dict[int, tuple[str | None, int]]
 
 
 def prepare(
@@ -114,7 +117,7 @@ def prepare(
     }
     rows = conn.execute(_PREPARE, params).all()
     head = rows[0]
-    out = Prepared(bool(head.busy), int(head.name_n or 0), int(head.total or 0), [])
+    out = Prepared(bool(head.busy), int(head.name_n or 0), int(head.total or 0), [], {})
     for r in rows:
         if r.rid is None:
             continue
@@ -129,6 +132,8 @@ def prepare(
             records_json.loads(r.record),
         )
         out.found.append((reg, int(r.rule)))
+        if r.person_version is not None:
+            out.persons[reg.person] = (r.person_ric, int(r.person_version))
     return out
 
 

@@ -34,11 +34,10 @@ from rhip.mpi import index, index_pg
 from rhip.mpi.frequencies import TermFrequencies
 from rhip.mpi.index import Registration
 from rhip.mpi.keys import StoredKey, record_keys
-from rhip.mpi.linker import AUTO, PairExplanation
+from rhip.mpi.linker import PairExplanation
 from rhip.mpi.matching import (
     TF_FIELD,
     TF_MIN_POPULATION,
-    Candidate,
     Plan,
     decide_registration,
     decision_rows,
@@ -170,8 +169,7 @@ class Matcher:
             raise index.dedupe_running()
         tf = frequencies_of(record, got.name_count, got.name_total)
         scored = score_candidates(record, got.found, self.spec, model, tf)
-        people = index.persons(conn, _auto_persons(scored))
-        holders = {pid: p.ric_valid for pid, p in people.items()}
+        holders = {pid: ric for pid, (ric, _) in got.persons.items()}
         plan = decide_registration(record, scored, holders, model)
         now = _now()
         reg.person, reg.status = plan.target or 0, plan.status
@@ -182,7 +180,7 @@ class Matcher:
         else:  # if these are all its members (checked when writing), the golden record needs no read
             known = [r for r, _ in got.found if r.person == plan.target]
             golden = golden_of([*known, reg])
-            version = people[plan.target].version if plan.target in people else -1
+            version = got.persons[plan.target][1] if plan.target in got.persons else -1
         rows = decision_rows(plan, now, rid, plan.target or 0, model, agent)
         reviews = [(p.cand.reg.rid, p.person, p.why.total_weight) for p in plan.reviews(plan.target or 0)]
         person, tasks, written = index_pg.store(
@@ -275,20 +273,6 @@ class Matcher:
         index.persons(conn, [old.person], lock=True)
         index.refresh_person(conn, old.person, now)
         return Outcome(rid, old.person, "deleted")
-
-
-def _auto_persons(scored: Sequence[Candidate]) -> set[int]:
-    """Persons whose strongest candidate would be auto-linked: the only ones whose held 身份证号 can
-    change the decision (``decide_registration``), and among whom the joined person is."""
-    seen: set[int] = set()
-    out: set[int] = set()
-    for c in scored:
-        if c.reg.person in seen:
-            continue
-        seen.add(c.reg.person)
-        if c.scored.code == AUTO:
-            out.add(c.reg.person)
-    return out
 
 
 _FALLBACK: list[Matcher] = []

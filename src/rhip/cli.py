@@ -527,7 +527,7 @@ def _add_mpi_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     m = msub.add_parser("dedupe", help="re-link every Patient exactly as online matching does (resumable)")
     _db_flag(m)
     m.add_argument("--restart", action="store_true", help="discard an interrupted run's progress and start over")
-    m.add_argument("--chunk", type=int, default=500, help="registrations per transaction")
+    m.add_argument("--chunk", type=int, default=5000, help="registrations per transaction (and per resumable step)")
     m.set_defaults(func=cmd_mpi_dedupe)
 
 

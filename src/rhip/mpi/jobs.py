@@ -235,7 +235,7 @@ def dedupe(
     matcher: Matcher,
     *,
     restart: bool = False,
-    chunk: int = 500,
+    chunk: int = 5000,
     stop_after: int | None = None,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,

@@ -6,11 +6,12 @@ writers are serialised anyway), number entries gaplessly, link each to the previ
 commit or vanish together with the action they describe.
 
 On PostgreSQL one event (every request's case) is first appended *optimistically*: linked to the head
-this process last wrote or saw, in one statement whose head update is guarded by that head's
-``(seq, hash)`` and whose inserts happen only if the guard held. The guard, not the remembered head, is
-what keeps the chain right: if another process appended in between (or the remembered append rolled
-back), the statement changes nothing and the append takes the locked path. One round trip instead of
-two when a process appends in turn, as each request of a busy node's worker mostly does.
+this process last wrote or saw, by one call of ``rhip_audit_append`` (migration 0011) that locks the head,
+appends only if it still is that ``(seq, hash)`` and reports whether it did. The guard, not the
+remembered head, is what keeps the chain right: if another process appended in between (or the
+remembered append rolled back), nothing is appended and the transaction, now holding the head's lock and
+knowing it, appends with a second statement. One round trip instead of two when a process appends in
+turn, as each request of a busy node's worker mostly does (decision 0013).
 """
 
 from __future__ import annotations

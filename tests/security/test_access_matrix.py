@@ -36,25 +36,29 @@ def obs(id: str, patient: str, *labels: dict[str, str]) -> dict[str, Any]:
     return res
 
 
+def treated(api: Any, patient: dict[str, Any], org: str) -> None:
+    """Store ``patient`` and an Encounter at ``org`` (stored too): a care relationship there."""
+    put(api, {"resourceType": "Organization", "id": org, "name": org})
+    put(api, patient)
+    put(
+        api,
+        {
+            "resourceType": "Encounter",
+            "id": f"e-{patient['id']}",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": f"Patient/{patient['id']}"},
+            "serviceProvider": {"reference": f"Organization/{org}"},
+        },
+    )
+
+
 @pytest.fixture
 def region(api: Any) -> Any:
     """p1 treated at org-a (o1, o1v very restricted, o1psy mental health), p2 at org-b (o2),
     p3 treated at org-a but refusing org-a by Consent (o3)."""
-    for org in ("org-a", "org-b"):
-        put(api, {"resourceType": "Organization", "id": org, "name": org})
     for pid, org in (("p1", "org-a"), ("p2", "org-b"), ("p3", "org-a")):
-        put(api, {"resourceType": "Patient", "id": pid, "name": [{"text": f"患者{pid}", "family": pid}]})
-        put(
-            api,
-            {
-                "resourceType": "Encounter",
-                "id": f"e-{pid}",
-                "status": "finished",
-                "class": {"code": "AMB"},
-                "subject": {"reference": f"Patient/{pid}"},
-                "serviceProvider": {"reference": f"Organization/{org}"},
-            },
-        )
+        treated(api, {"resourceType": "Patient", "id": pid, "name": [{"text": f"患者{pid}", "family": pid}]}, org)
     put(api, obs("o1", "p1"))
     put(api, obs("o1v", "p1", V))
     put(api, obs("o1psy", "p1", PSY))

@@ -7,28 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_access_matrix import V, as_user, ids, obs, put
+from test_access_matrix import V, as_user, ids, obs, put, treated
 
 
 @pytest.fixture
 def links(api: Any) -> Any:
     """p1 treated at org-a, p2 at org-b; q1 (no care relationship of its own) links to p1, q2 to p2,
     and q1v links to p1 but is very restricted."""
-    for org in ("org-a", "org-b"):
-        put(api, {"resourceType": "Organization", "id": org, "name": org})
     for pid, org in (("p1", "org-a"), ("p2", "org-b")):
-        put(api, {"resourceType": "Patient", "id": pid, "name": [{"text": pid}]})
-        put(
-            api,
-            {
-                "resourceType": "Encounter",
-                "id": f"e-{pid}",
-                "status": "finished",
-                "class": {"code": "AMB"},
-                "subject": {"reference": f"Patient/{pid}"},
-                "serviceProvider": {"reference": f"Organization/{org}"},
-            },
-        )
+        treated(api, {"resourceType": "Patient", "id": pid, "name": [{"text": pid}]}, org)
 
     def linked(id: str, to: str, **more: Any) -> None:
         link = [{"other": {"reference": f"Patient/{to}"}, "type": "seealso"}]

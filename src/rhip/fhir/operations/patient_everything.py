@@ -83,10 +83,10 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
             tuple_(r.rtype, r.id).in_(select(refs.c.ref_type, refs.c.ref_id)), r.deleted.is_(False)
         )
     ).all()
-    extra = [row.rid for row in found if row.rid not in seen]
+    extra = [row for row in found if row.rid not in seen]
     referenced = [
         row
-        for row in fetch_rows(unit.conn, extra, unit.access({row.rtype for row in found if row.rid not in seen}))
+        for row in fetch_rows(unit.conn, [row.rid for row in extra], unit.access({row.rtype for row in extra}))
         if (not types or row.rtype in types) and policy.allows(ctx, Access.READ, row.rtype)
     ]
     entries: list[dict[str, Any]] = []

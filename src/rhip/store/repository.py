@@ -33,6 +33,7 @@ from rhip.security.policy import Access, Policy, RolePolicy, RowScope
 from rhip.settings import Settings
 from rhip.store import access as row_access
 from rhip.store import audit_log, dialect
+from rhip.store.access import RowAccess
 from rhip.store.access import predicate as access_predicate
 from rhip.store.access_tables import access_grants
 from rhip.store.care_links import sync_care_links
@@ -323,6 +324,13 @@ class Unit:
             self._access[key] = access_predicate(self.rows, key)
         return self._access[key]
 
+    def row_access(self, types: Iterable[str] | None = None) -> RowAccess | None:
+        """This unit's row scope for rows of ``types`` in the form its engine runs best (the access
+        function on PostgreSQL, the inline predicate on SQLite; None: unrestricted)."""
+        if self.rows is None:
+            return None
+        return RowAccess(self.rows, None if types is None else frozenset(types), dialect.is_postgres(self.conn))
+
     def record_access(self, patient_id: str) -> ColumnElement[bool] | None:
         """The predicate for rows of ``patient_id``'s own compartment (``$everything``): when this unit's
         scope sees that patient itself, only each row's own tests remain (``access.record_rows``);
@@ -341,10 +349,12 @@ class Unit:
     def visible(self, rid: int, rtype: str | None = None) -> bool:
         """Whether the row scope lets this unit read resource ``rid`` (of type ``rtype``, when known:
         the predicate for one type is a fraction of the all-types one to plan)."""
-        access = self.access(None if rtype is None else [rtype])
+        access = self.row_access(None if rtype is None else [rtype])
         if access is None:
             return True
-        return self.conn.execute(select(resources.c.rid).where(resources.c.rid == rid, access)).first() is not None
+        stmt = select(resources.c.rid).where(resources.c.rid == rid, access.of_rows())
+        params = {row_access.RIDS.key: [rid]} if access.server_side else {}
+        return self.conn.execute(stmt, params).first() is not None
 
     def _require_visible(self, rid: int, rtype: str, id: str, content: str | None) -> None:
         # Not found rather than forbidden: a record outside the caller's scope must not reveal it exists.
@@ -547,8 +557,8 @@ class Unit:
             q,
             env,
             max_include=self.repo.settings.max_include,
-            access=self.access(q.types or None),
-            include_access=self.access(),
+            access=self.row_access(q.types or None),
+            include_access=self.row_access(),
         )
         result.included = [row for row in result.included if policy.allows(self.ctx, Access.READ, row.rtype)]
         kind = "search-type" if q.rtype else "search-system"

@@ -86,7 +86,7 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
     extra = [row for row in found if row.rid not in seen]
     referenced = [
         row
-        for row in fetch_rows(unit.conn, [row.rid for row in extra], unit.access({row.rtype for row in extra}))
+        for row in fetch_rows(unit.conn, [row.rid for row in extra], unit.row_access({row.rtype for row in extra}))
         if (not types or row.rtype in types) and policy.allows(ctx, Access.READ, row.rtype)
     ]
     entries: list[dict[str, Any]] = []

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from rhip.fhir.errors import FhirError
 from rhip.fhir.search.params import registry
 from rhip.fhir.search.parse import Include, SearchQuery
+from rhip.store.access import MATCHES, RIDS, RowAccess
 from rhip.store.schema import idx_reference, resource_versions, resources
 from rhip.store.search.terms import TABLES, Env, rid_condition
 
@@ -117,38 +118,44 @@ def run_search(
     env: Env,
     *,
     max_include: int,
-    access: ColumnElement[bool] | None = None,
-    include_access: ColumnElement[bool] | None = None,
+    access: RowAccess | None = None,
+    include_access: RowAccess | None = None,
 ) -> SearchResult:
-    """Run a search; ``access`` (rhip.store.access, for the searched types) limits matches and totals to
-    permitted rows, ``include_access`` (for any type) the included ones."""
+    """Run a search; ``access`` (for the searched types) limits matches and totals to permitted rows,
+    ``include_access`` (for any type) the included ones."""
     r = resources.c
     where: list[ColumnElement[bool]] = [r.deleted.is_(False)]
-    if access is not None:
-        where.append(access)
+    if access is not None and not access.server_side:
+        where.append(access.predicate())
     if q.types:
         where.append(r.rtype.in_(q.types) if len(q.types) > 1 else r.rtype == q.types[0])
     for crit in q.criteria:
         where.append(rid_condition(crit, env))
 
+    def matching(*cols: Any) -> Select[Any]:
+        """The matches' ``cols`` (on ``resources``), access included."""
+        if access is None or not access.server_side:
+            return select(*cols).where(*where)
+        # The matches of the search's own criteria first (planned afresh, as every search is), then
+        # the visible subset of them from the access function (whose plan the session keeps).
+        hits = select(*cols, r.rtype.label("rt")).where(*where).cte(MATCHES)
+        return select(*(hits.c[c.key] for c in cols)).where(access.among_matches())
+
     def count() -> int:
-        return int(conn.execute(select(func.count()).select_from(resources).where(*where)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(matching(r.rid).subquery())).scalar_one())
 
     if q.summary == "count" or q.count == 0:
         return SearchResult([], total=count() if q.total != "none" or q.summary == "count" else None)
 
     sort_cols = [(_sort_key(q, code, desc), desc) for code, desc in q.sort]
-    inner_cols: list[Any] = [r.rid]
-    for i, (col, _) in enumerate(sort_cols):
-        inner_cols.append(col.label(f"k{i}"))
-    inner = select(*inner_cols).where(*where).subquery("m")
-    keys = [(inner.c[f"k{i}"], desc) for i, (_, desc) in enumerate(sort_cols)] + [(inner.c.rid, False)]
+    matched = matching(r.rid, *(col.label(f"k{i}") for i, (col, _) in enumerate(sort_cols))).subquery("m")
+    keys = [(matched.c[f"k{i}"], desc) for i, (_, desc) in enumerate(sort_cols)] + [(matched.c.rid, False)]
     order: list[Any] = []
     for col, desc in keys[:-1]:
         order.append(col.is_(None))
         order.append(col.desc() if desc else col.asc())
-    order.append(inner.c.rid.asc())
-    page: Select[Any] = select(*inner.c).order_by(*order).limit(q.count + 1)
+    order.append(matched.c.rid.asc())
+    page: Select[Any] = select(*matched.c).order_by(*order).limit(q.count + 1)
     if q.cursor:
         page = page.where(_after(keys, decode_cursor(q.cursor, len(keys))))
     rows = conn.execute(page).all()
@@ -169,7 +176,7 @@ def run_search(
     return result
 
 
-def fetch_rows(conn: Connection, rids: list[int], access: ColumnElement[bool] | None = None) -> list[Row]:
+def fetch_rows(conn: Connection, rids: list[int], access: RowAccess | None = None) -> list[Row]:
     """Current versions for ``rids``, in the given order (only permitted ones when ``access`` is given)."""
     if not rids:
         return []
@@ -178,15 +185,14 @@ def fetch_rows(conn: Connection, rids: list[int], access: ColumnElement[bool] | 
     stmt = (
         select(r.rid, r.rtype, r.id, r.version, r.lu, v.content)
         .select_from(resources.join(resource_versions, and_(v.rid == r.rid, v.version == r.version)))
-        .where(r.rid.in_(rids), r.deleted.is_(False), *([access] if access is not None else []))
+        .where(r.rid.in_(rids), r.deleted.is_(False), *([access.of_rows()] if access is not None else []))
     )
-    by_rid = {row.rid: Row(*row) for row in conn.execute(stmt)}
+    params = {RIDS.key: rids} if access is not None and access.server_side else {}
+    by_rid = {row.rid: Row(*row) for row in conn.execute(stmt, params)}
     return [by_rid[rid] for rid in rids if rid in by_rid]
 
 
-def _includes(
-    conn: Connection, q: SearchQuery, matches: list[Row], limit: int, access: ColumnElement[bool] | None
-) -> list[Row]:
+def _includes(conn: Connection, q: SearchQuery, matches: list[Row], limit: int, access: RowAccess | None) -> list[Row]:
     seen = {m.rid for m in matches}
     out: list[Row] = []
     frontier = matches

@@ -445,13 +445,12 @@ def _server_side(
     if not record_types or not scope.clinical:
         return open_part if has_open else false()
     params = compartment_params()
-    pairs = [(t, code) for t in record_types for code in params.get(t, ())]
+    members = [f"{t}.{code}" for t in record_types for code in params.get(t, ())]
     region = None if not scope.region else like_escape(region_prefix(scope.region)) + "%"
     visible = select(
         func.rhip_visible_rows(
             candidates,
-            _texts([t for t, _ in pairs]),
-            _texts([c for _, c in pairs]),
+            _texts(members),
             literal(sorted(scope.patients), _TEXTS) if scope.patients else _texts([]),
             _text(scope.care_organization),
             _text(scope.consent_actor),

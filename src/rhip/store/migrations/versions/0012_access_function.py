@@ -23,13 +23,13 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-SIGNATURE = "rhip_visible_rows(bigint[], text[], text[], text[], text, text, text, text, bigint, text[])"
+SIGNATURE = "rhip_visible_rows(bigint[], text[], text[], text, text, text, text, bigint, text[])"
 
 FUNCTION = r"""
 CREATE OR REPLACE FUNCTION rhip_visible_rows(
-    p_rids bigint[],        -- candidate rows (rid), of patient-compartment types
-    p_types text[],         -- with p_codes: the compartment parameters that make a row of p_types[i]
-    p_codes text[],         --   part of a patient's record (R4 Patient CompartmentDefinition)
+    p_rids bigint[],        -- candidate rows (rid)
+    p_members text[],       -- '<type>.<parameter>': the compartment parameters that make a row of that
+                            --   type part of a patient's record (R4 Patient CompartmentDefinition)
     p_patients text[],      -- RowScope.patients (and every registration the MPI links to them)
     p_org text,             -- RowScope.care_organization
     p_actor text,           -- RowScope.consent_actor (Consent refusals apply when set)
@@ -42,52 +42,57 @@ LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
+    -- Set-wise, patients before rows: which patients the candidates belong to (one index pass), which
+    -- of those patients the scope sees (each tested once, however many of its rows matched), then the
+    -- own tests (labels, refused categories) of the rows of visible patients only.
     RETURN QUERY
-    SELECT c.rid
-    FROM unnest(p_rids) AS c(rid)
-    JOIN resources r ON r.rid = c.rid
-    WHERE EXISTS (
-        SELECT 1
-        FROM (
-            SELECT m.ref_id AS patient
-            FROM idx_reference m
-            JOIN unnest(p_types, p_codes) AS cp(rtype, code) ON cp.rtype = m.rtype AND cp.code = m.code
-            WHERE m.rid = c.rid AND m.ref_type = 'Patient'
-            UNION ALL
-            SELECT r.id WHERE r.rtype = 'Patient' AND 'Patient' = ANY(p_types)
-        ) AS member
-        WHERE (cardinality(p_patients) > 0 AND (
-                member.patient = ANY(p_patients)
+    WITH member AS MATERIALIZED (
+        SELECT m.rid, m.ref_id AS patient
+        FROM idx_reference m
+        WHERE m.rid = ANY(p_rids) AND m.ref_type = 'Patient' AND (m.rtype || '.' || m.code) = ANY(p_members)
+        UNION ALL
+        SELECT r.rid, r.id
+        FROM resources r
+        WHERE 'Patient.link' = ANY(p_members) AND r.rid = ANY(p_rids) AND r.rtype = 'Patient'
+    ),
+    visible AS MATERIALIZED (
+        SELECT seen.patient
+        FROM (SELECT DISTINCT member.patient FROM member) AS seen
+        WHERE (p_org IS NOT NULL
+               AND EXISTS (SELECT 1 FROM care_links cl WHERE cl.patient = seen.patient AND cl.organization = p_org)
+               AND (p_actor IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM consent_rules whole
+                    WHERE whole.patient = seen.patient AND whole.actor IN (p_actor, '*') AND whole.category = '*')))
+           OR (cardinality(p_patients) > 0 AND (
+                seen.patient = ANY(p_patients)
                 OR EXISTS (
                     SELECT 1 FROM mpi_registrations own
                     JOIN mpi_registrations same ON same.person = own.person
-                    WHERE own.id = ANY(p_patients) AND own.person > 0 AND same.id = member.patient)))
-           OR (p_org IS NOT NULL
-               AND EXISTS (SELECT 1 FROM care_links cl WHERE cl.patient = member.patient AND cl.organization = p_org)
-               AND (p_actor IS NULL OR NOT EXISTS (
-                    SELECT 1 FROM consent_rules whole
-                    WHERE whole.patient = member.patient AND whole.actor IN (p_actor, '*') AND whole.category = '*')))
+                    WHERE own.id = ANY(p_patients) AND own.person > 0 AND same.id = seen.patient)))
            OR (p_region_like IS NOT NULL AND EXISTS (
                 SELECT 1 FROM resources pat JOIN idx_string division ON division.rid = pat.rid
-                WHERE pat.rtype = 'Patient' AND pat.id = member.patient
+                WHERE pat.rtype = 'Patient' AND pat.id = seen.patient
                   AND division.code = 'division' AND division.value LIKE p_region_like ESCAPE '\'))
            OR (p_grantee IS NOT NULL AND EXISTS (
                 SELECT 1 FROM access_grants g
-                WHERE g.subject = p_grantee AND g.patient = member.patient AND g.expires > p_now))
+                WHERE g.subject = p_grantee AND g.patient = seen.patient AND g.expires > p_now))
     )
-    AND (cardinality(p_hidden) = 0 OR NOT EXISTS (
-        SELECT 1 FROM idx_token label
-        WHERE label.rid = c.rid AND label.code = '_security' AND label.value = ANY(p_hidden)))
-    AND (p_actor IS NULL OR NOT EXISTS (
-        SELECT 1 FROM idx_reference rx JOIN consent_rules cat ON cat.patient = rx.ref_id
-        WHERE rx.rid = c.rid AND rx.ref_type = 'Patient'
-          AND cat.actor IN (p_actor, '*') AND cat.category <> '*'
-          AND (cat.category = 'type:' || r.rtype OR EXISTS (
-                SELECT 1 FROM idx_token rt
-                WHERE rt.rid = c.rid AND rt.code = '_security' AND 'label:' || rt.value = cat.category))
-          AND (p_grantee IS NULL OR NOT EXISTS (
-                SELECT 1 FROM access_grants g
-                WHERE g.subject = p_grantee AND g.patient = cat.patient AND g.expires > p_now))));
+    SELECT shown.rid
+    FROM (SELECT DISTINCT member.rid FROM member JOIN visible ON visible.patient = member.patient) AS shown
+    WHERE (cardinality(p_hidden) = 0 OR NOT EXISTS (
+            SELECT 1 FROM idx_token label
+            WHERE label.rid = shown.rid AND label.code = '_security' AND label.value = ANY(p_hidden)))
+      AND (p_actor IS NULL OR NOT EXISTS (
+            SELECT 1 FROM idx_reference rx
+            JOIN consent_rules cat ON cat.patient = rx.ref_id
+            WHERE rx.rid = shown.rid AND rx.ref_type = 'Patient'
+              AND cat.actor IN (p_actor, '*') AND cat.category <> '*'
+              AND (cat.category = 'type:' || rx.rtype OR EXISTS (
+                    SELECT 1 FROM idx_token rt
+                    WHERE rt.rid = shown.rid AND rt.code = '_security' AND 'label:' || rt.value = cat.category))
+              AND (p_grantee IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM access_grants g
+                    WHERE g.subject = p_grantee AND g.patient = cat.patient AND g.expires > p_now))));
 END
 $$
 """

@@ -37,8 +37,11 @@ SYNTHEA = SHARED / "fixtures" / "synthea-r4"
 ENGINES = ["sqlite", "postgresql"]
 
 
+@pytest.fixture
 def synthea_files() -> list[Path]:
-    """The Synthea fixture bundles; skips (with the reason) only when ../shared is absent."""
+    """The Synthea fixture bundles; skips (with the reason) only when ../shared is absent. A fixture, not
+    an import: ``from conftest import …`` finds whichever conftest pytest loaded last (``tests/mpi``'s
+    when only some directories are run)."""
     if not SYNTHEA.is_dir():
         if os.environ.get("CI"):
             pytest.fail(f"CI run without the shared fixtures at {SYNTHEA}")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-from conftest import synthea_files
 
 
 def walk_ids(api: Any, url: str, params: dict[str, str]) -> tuple[list[str], int]:
@@ -36,8 +35,8 @@ def subject_urn(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def test_every_synthea_bundle_loads_and_is_searchable(api: Any) -> None:
-    files = synthea_files()
+def test_every_synthea_bundle_loads_and_is_searchable(api: Any, synthea_files: list[Path]) -> None:
+    files = synthea_files
     assert len(files) >= 10
     by_type: dict[str, set[str]] = defaultdict(set)
     # per patient id: {type: ids} of the resources whose subject/patient was that patient's urn:uuid

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import date, datetime
 
-from conftest import Region
+from synth_region import Region
 
 END = date(2025, 12, 31)
 FOLLOW_UP = {"htn-management": "HTN-FU", "dm-management": "DM-FU"}

@@ -6,7 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import Region
+from synth_region import Region
 
 from rhip.synth.hl7v2 import esc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from conftest import Region
+from synth_region import Region
 
 from rhip.synth import ids
 from rhip.synth.names import NameMaker

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from decimal import Decimal
 
-from conftest import Region
+from synth_region import Region
 
 from rhip.fhir.validation import validate_resource
 

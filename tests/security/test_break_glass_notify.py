@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from test_access_matrix import put, treated
 
 from rhip.cli import main
 from rhip.fhir.errors import FhirError
@@ -28,29 +29,12 @@ NARROW = frozenset({"user/Patient.read", "user/Observation.read"})
 """A clinician token without any Communication scope: the notice must not depend on it."""
 
 
-def put(api: Any, res: dict[str, Any]) -> None:
-    r = api.put(f"/{res['resourceType']}/{res['id']}", json=res)
-    assert r.status_code in (200, 201), r.text
-
-
 @pytest.fixture
 def region(api: Any) -> Any:
     """p1 and p2 treated at org-a only; the clinicians below work at org-b (no care relationship)."""
-    put(api, {"resourceType": "Organization", "id": "org-a", "name": "org-a"})
     put(api, {"resourceType": "Organization", "id": "org-b", "name": HOSPITAL})
     for pid in ("p1", "p2"):
-        put(api, {"resourceType": "Patient", "id": pid, "name": [{"text": f"患者{pid}"}]})
-        put(
-            api,
-            {
-                "resourceType": "Encounter",
-                "id": f"e-{pid}",
-                "status": "finished",
-                "class": {"code": "AMB"},
-                "subject": {"reference": f"Patient/{pid}"},
-                "serviceProvider": {"reference": "Organization/org-a"},
-            },
-        )
+        treated(api, {"resourceType": "Patient", "id": pid, "name": [{"text": f"患者{pid}"}]}, "org-a")
     return api
 
 

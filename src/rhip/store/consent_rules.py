@@ -31,4 +31,3 @@ def sync_consents(unit: Unit, versions: list[NewVersion]) -> None:
         for patient, actor, category in refusals(fjson.loads(v.content))
     ]
     dialect.insert_many(conn, "consent_rules", ("consent_rid", "patient", "actor", "category"), rows)
-    unit.invalidate_access()

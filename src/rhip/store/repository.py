@@ -241,7 +241,6 @@ class Unit:
         """What this unit touched: one AuditEvent per unit (decision 0013)."""
         self.rows: RowScope | None = repo.policy.rows(ctx)
         """Row-level restriction of reads (decision 0016); None = every row of the allowed types."""
-        self._access: dict[frozenset[str] | None, ColumnElement[bool]] = {}
         self.deferred = False
         """When True (transaction bundles), writes are buffered and flushed together."""
         self.base_url: str | None = repo.base_url
@@ -319,10 +318,7 @@ class Unit:
         """The SQL predicate of this unit's row scope for rows of ``types`` (None: unrestricted)."""
         if self.rows is None:
             return None
-        key = None if types is None else frozenset(types)
-        if key not in self._access:
-            self._access[key] = access_predicate(self.rows, key)
-        return self._access[key]
+        return access_predicate(self.rows, None if types is None else frozenset(types))
 
     def row_access(self, types: Iterable[str] | None = None) -> RowAccess | None:
         """This unit's row scope for rows of ``types`` in the form its engine runs best (the access
@@ -341,10 +337,6 @@ class Unit:
         if self.conn.execute(check, {row_access.PATIENT.key: patient_id}).first() is not None:
             return row_access.record_rows(self.rows)
         return self.access()
-
-    def invalidate_access(self) -> None:
-        """Forget the cached predicates (grants or consents changed within this unit)."""
-        self._access.clear()
 
     def visible(self, rid: int, rtype: str | None = None) -> bool:
         """Whether the row scope lets this unit read resource ``rid`` (of type ``rtype``, when known:
@@ -640,7 +632,6 @@ class Unit:
         )
         self.audit.note("break-glass", "Patient", patient_id)
         self.audit.remark(f"break-glass for {minutes} min: {reason}")
-        self.invalidate_access()
         return expires
 
     # -- the audit trail ---------------------------------------------------------------------

@@ -291,13 +291,22 @@ def record_rows(scope: RowScope) -> ColumnElement[bool]:
     return Built(("record", scope), and_(*tests) if tests else true())
 
 
+def _split(types: frozenset[str] | None) -> tuple[list[str], bool]:
+    """The Patient-compartment types among ``types`` (None: any), and whether a type outside the
+    compartment (always open to readers of its type) is wanted too."""
+    ctypes = compartment_types()
+    return sorted(ctypes if types is None else types & ctypes), types is None or bool(types - ctypes)
+
+
+def _open(rtype: Any) -> ColumnElement[bool]:
+    """``rtype`` is outside the Patient compartment."""
+    return not_(_among(rtype, sorted(compartment_types())))
+
+
 def _build(scope: RowScope, types: frozenset[str] | None) -> ColumnElement[bool]:
     r = resources.c
-    ctypes = compartment_types()
-    wanted = set(types) if types is not None else None
-    record_types = sorted(ctypes if wanted is None else wanted & ctypes)
-    has_open = wanted is None or bool(wanted - ctypes)
-    open_part = not_(_among(r.rtype, sorted(ctypes)))
+    record_types, has_open = _split(types)
+    open_part = _open(r.rtype)
     if not record_types or not scope.clinical:
         return open_part if has_open else false()
     if record_types == ["Patient"]:
@@ -405,8 +414,12 @@ class RowAccess:
 
     def of_rows(self) -> ColumnElement[bool]:
         """A predicate on ``resources`` for rows known beforehand (single reads, included resources):
-        server-side, their rids are the value of ``RIDS`` at execution."""
+        server-side, their rids are the value of ``RIDS`` at execution (``rows_params``)."""
         return _of_rows(self.scope, self.types) if self.server_side else self.predicate()
+
+    def rows_params(self, rids: list[int]) -> dict[str, Any]:
+        """The execution parameters ``of_rows`` needs for ``rids``."""
+        return {RIDS.key: rids} if self.server_side else {}
 
 
 @lru_cache(maxsize=4096)
@@ -438,10 +451,8 @@ def _text(value: str | None) -> ColumnElement[Any]:
 def _server_side(
     scope: RowScope, types: frozenset[str] | None, rid: Any, rtype: Any, candidates: ColumnElement[Any]
 ) -> ColumnElement[bool]:
-    ctypes = compartment_types()
-    record_types = sorted(ctypes if types is None else types & ctypes)
-    has_open = types is None or bool(types - ctypes)
-    open_part = not_(_among(rtype, sorted(ctypes)))
+    record_types, has_open = _split(types)
+    open_part = _open(rtype)
     if not record_types or not scope.clinical:
         return open_part if has_open else false()
     params = compartment_params()

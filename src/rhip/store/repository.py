@@ -345,8 +345,7 @@ class Unit:
         if access is None:
             return True
         stmt = select(resources.c.rid).where(resources.c.rid == rid, access.of_rows())
-        params = {row_access.RIDS.key: [rid]} if access.server_side else {}
-        return self.conn.execute(stmt, params).first() is not None
+        return self.conn.execute(stmt, access.rows_params([rid])).first() is not None
 
     def _require_visible(self, rid: int, rtype: str, id: str, content: str | None) -> None:
         # Not found rather than forbidden: a record outside the caller's scope must not reveal it exists.

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from rhip.fhir.errors import FhirError
 from rhip.fhir.search.params import registry
 from rhip.fhir.search.parse import Include, SearchQuery
-from rhip.store.access import MATCHES, RIDS, RowAccess
+from rhip.store.access import MATCHES, RowAccess
 from rhip.store.schema import idx_reference, resource_versions, resources
 from rhip.store.search.terms import TABLES, Env, rid_condition
 
@@ -187,7 +187,7 @@ def fetch_rows(conn: Connection, rids: list[int], access: RowAccess | None = Non
         .select_from(resources.join(resource_versions, and_(v.rid == r.rid, v.version == r.version)))
         .where(r.rid.in_(rids), r.deleted.is_(False), *([access.of_rows()] if access is not None else []))
     )
-    params = {RIDS.key: rids} if access is not None and access.server_side else {}
+    params = access.rows_params(rids) if access is not None else {}
     by_rid = {row.rid: Row(*row) for row in conn.execute(stmt, params)}
     return [by_rid[rid] for rid in rids if rid in by_rid]
 

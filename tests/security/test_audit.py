@@ -336,6 +336,27 @@ def test_identical_events_of_two_processes_are_two_entries(
         other.dispose()
 
 
+def test_a_read_event_is_stored_exactly_whatever_its_text(repo: Repository, engine: Engine) -> None:
+    # A read's event leaves as one message with its values written as SQL literals (PostgreSQL):
+    # quotes, backslashes, percent signs and Chinese text must arrive unchanged, or the chain breaks.
+    odd = "doctor's \\ 100% 张三 '); DROP TABLE audit_events; --"
+    ctx = RequestContext(subject=odd, kind="user", role="clinician", organization="o'1")
+    collector = audit.Collector()
+    collector.query("search-type", f"Patient?name={odd}")
+    collector.note("read", "Patient", "p-1", None)
+    record = audit.record_from(collector, ctx, 1, "0", "")
+    for _ in range(2):  # the first links pessimistically, the second optimistically (one message)
+        with engine.connect() as conn:
+            conn.begin()
+            seq = audit_log.append_and_commit(conn, repo.audit_key, record)
+    with engine.connect() as conn:
+        stored = audit_log.read(conn, seq)
+        agent = conn.exec_driver_sql(f"SELECT agent FROM audit_events WHERE seq = {seq}").scalar_one()
+    assert stored == audit.render(seq, record)
+    assert agent == odd
+    assert _verify(repo, engine).ok
+
+
 def _audit_inserts_fail(engine: Engine, on: bool) -> None:
     """Make every insert into the audit trail fail (a full disk, a broken trigger...), or stop it."""
     with engine.begin() as conn:

@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -260,10 +261,16 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+@lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """The HMAC-SM3 state after the key (copied per entry: the key schedule is done once)."""
+    return hmac.HMAC(key, hashes.SM3())
+
+
 def link(key: bytes, prev: str, seq: int, content: str) -> str:
     """The chain: HMAC-SM3(key, prev | seq | content). Keyed, so rewriting the whole chain needs the
     key, which lives outside the database (``<data_dir>/audit.key`` or ``RHIP_AUDIT_KEY``)."""
-    h = hmac.HMAC(key, hashes.SM3())
+    h = _keyed(key).copy()
     h.update(f"{prev}|{seq}|".encode())
     h.update(content.encode())
     return h.finalize().hex()

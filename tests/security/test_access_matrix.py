@@ -207,6 +207,42 @@ def test_history_and_everything_do_not_leak(region: Any) -> None:
     assert call("GET", "/Patient/p2/$everything").status_code == 404
 
 
+@pytest.mark.parametrize("owner", ["p1", "p5"])
+def test_a_refusal_by_another_patient_named_in_a_row_hides_it_in_everything(region: Any, owner: str) -> None:
+    # o14 is in the owner's record (subject) and names p4 (performer); p4 refuses Observations to
+    # everyone. $everything asks once whether the owner refuses anything (p1 does: PSY; p5 does not)
+    # and then probes per row either every patient reference or only those to other patients.
+    for pid in ("p4", "p5"):
+        treated(region, {"resourceType": "Patient", "id": pid, "name": [{"text": f"患者{pid}"}]}, "org-a")
+    put(region, obs("o14", owner) | {"performer": [{"reference": "Patient/p4"}]})
+    put(region, obs("o4", "p4"))
+    call = user(region, "clinician-a")
+    assert "Observation/o14" in ids(call("GET", f"/Patient/{owner}/$everything").json(), None)
+    consent = {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "category": [{"text": "privacy"}],
+        "patient": {"reference": "Patient/p4"},
+        "provision": {"type": "deny", "class": [{"code": "Observation"}]},
+    }
+    assert region.post("/Consent", json=consent).status_code == 201
+    everything = ids(call("GET", f"/Patient/{owner}/$everything").json(), None)
+    assert "Observation/o14" not in everything
+    assert {f"Patient/{owner}", f"Encounter/e-{owner}"} <= everything
+    found = ids(call("GET", "/Observation").json())
+    assert not found & {"Observation/o14", "Observation/o4"}
+    # The owner's own refusal of a whole type hides all of it from $everything too.
+    own = consent | {
+        "patient": {"reference": f"Patient/{owner}"},
+        "provision": {"type": "deny", "class": [{"code": "Encounter"}]},
+    }
+    assert region.post("/Consent", json=own).status_code == 201
+    everything = ids(call("GET", f"/Patient/{owner}/$everything").json(), None)
+    assert f"Encounter/e-{owner}" not in everything
+    assert f"Patient/{owner}" in everything
+
+
 def test_bundle_get_entries_obey_the_same_rules(region: Any) -> None:
     call = user(region, "clinician-a")
     batch = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, insert, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, Engine, insert, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -327,16 +327,23 @@ class Unit:
             return None
         return RowAccess(self.rows, None if types is None else frozenset(types), dialect.is_postgres(self.conn))
 
-    def record_access(self, patient_id: str) -> ColumnElement[bool] | None:
-        """The predicate for rows of ``patient_id``'s own compartment (``$everything``): when this unit's
-        scope sees that patient itself, only each row's own tests remain (``access.record_rows``);
-        otherwise (e.g. seen only through a ``Patient.link``) the full predicate."""
+    def record_access(self, patient_id: str) -> tuple[ColumnElement[bool], dict[str, Any]] | None:
+        """The predicate for rows of ``patient_id``'s own compartment (``$everything``) and the
+        parameters to execute it with: when this unit's scope sees that patient itself, only each
+        row's own tests remain (``access.record_rows``); otherwise (e.g. seen only through a
+        ``Patient.link``) the full predicate."""
         if self.rows is None:
             return None
-        check: Select[Any] = select(literal_column("1")).where(row_access.sees_patient(self.rows))
-        if self.conn.execute(check, {row_access.PATIENT.key: patient_id}).first() is not None:
-            return row_access.record_rows(self.rows)
-        return self.access()
+        params = {row_access.PATIENT.key: patient_id}
+        check = select(
+            row_access.sees_patient(self.rows).label("sees"), row_access.owner_refusals(self.rows).label("refuses")
+        )
+        sees, refuses = self.conn.execute(check, params).one()
+        if sees:
+            return row_access.record_rows(self.rows, bool(refuses)), params
+        everything = self.access()
+        assert everything is not None
+        return everything, {}
 
     def visible(self, rid: int, rtype: str | None = None) -> bool:
         """Whether the row scope lets this unit read resource ``rid`` (of type ``rtype``, when known:

@@ -60,14 +60,16 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
     stmt = select(r.rid).where(r.deleted.is_(False))
     stmt = stmt.where(r.rid.in_(member)) if member is not None else stmt.where(r.rid == -1)
     access = unit.record_access(id)
+    params: dict[str, Any] = {}
     if access is not None:  # labels and refused categories inside a visible record (decision 0016)
-        stmt = stmt.where(access)
+        stmt = stmt.where(access[0])
+        params = access[1]
     if since_ms is not None:
         stmt = stmt.where(r.lu >= since_ms)
     cursor = q.get("_cursor")
     if cursor:
         stmt = stmt.where(r.rid > decode_cursor(cursor, 1)[0])
-    rids = [row.rid for row in unit.conn.execute(stmt.order_by(r.rid).limit(count + 1))]
+    rids = [row.rid for row in unit.conn.execute(stmt.order_by(r.rid).limit(count + 1), params)]
     next_cursor = encode_cursor([rids[count - 1]]) if len(rids) > count and count > 0 else None
     rows = fetch_rows(unit.conn, rids[:count])
     # Referenced non-compartment resources (Practitioner, Organization, Medication, Location, ...).

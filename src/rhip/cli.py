@@ -109,7 +109,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"rhip FHIR API on http://{settings.host}:{settings.port}/  (OpenAPI: /docs, public: /metadata)", flush=True)
     # No per-request access log by default: it does not say who accessed what (the audit trail of the
     # security issue does), and formatting a line per request costs a fifth of a terminology call.
+    # When on, query values are masked (identifier=, name=… would put personal data in plain files).
     access_log = bool(getattr(args, "access_log", False))
+    if access_log:
+        from rhip.api import access_log as masked_access_log
+
+        masked_access_log.install()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=access_log)
     return 0
 
@@ -550,7 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.add_argument("--base-url", dest="base_url")
     p.add_argument("--mllp-port", type=int, help="HL7 v2 MLLP listener (not yet available)")
-    p.add_argument("--access-log", action="store_true", help="log every HTTP request (uvicorn access log)")
+    p.add_argument(
+        "--access-log", action="store_true", help="log every HTTP request (uvicorn access log; query values masked)"
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="load a synthetic demo region into SQLite and serve it")

@@ -153,6 +153,31 @@ def test_residents_see_who_accessed_their_record(api: Any, engine: Engine) -> No
     assert api.get("/AuditEvent/999999").status_code == 404
 
 
+def test_auditors_filter_the_trail_by_action_and_outcome(api: Any) -> None:
+    pid = api.post("/Patient", json=patient()).headers["Location"].split("/")[4]
+    doctor = RequestContext(subject="dr-li", kind="user", role="clinician", scopes=frozenset({"user/*.read"}))
+    assert api.client.get(f"/Patient/{pid}", headers=token_for(api, doctor)).status_code == 404  # refused
+    api.get(f"/Patient/{pid}")
+
+    def found(query: str) -> list[tuple[str, str, str]]:
+        r = api.get(f"/AuditEvent?{query}")
+        assert r.status_code == 200, r.text
+        return [
+            (e["resource"]["action"], e["resource"]["outcome"], e["resource"]["agent"][0]["who"]["identifier"]["value"])
+            for e in r.json().get("entry", [])
+        ]
+
+    assert found("outcome=4") == [("R", "4", "dr-li")]
+    assert found("action=C") == [("C", "0", "tester")]
+    assert found("action=http://hl7.org/fhir/audit-event-action|R&outcome=0") == [("R", "0", "tester")]
+    assert [a for a, _, _ in found("action=C,R")][-3:] == ["R", "R", "C"]
+    assert found("action=C&action=R") == []  # repeated parameters: both must hold
+    for bad in ("action=X", "outcome=5", "outcome="):
+        r = api.get(f"/AuditEvent?{bad}")
+        assert r.status_code == 400, bad
+        assert r.json()["resourceType"] == "OperationOutcome"
+
+
 def test_the_audit_trail_cannot_be_written_through_the_api(api: Any) -> None:
     event = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2025-01-01T00:00:00Z"}
     assert api.post("/AuditEvent", json=event).status_code == 405

@@ -2,7 +2,9 @@
 
 Reads and searches come from the chained audit table, not the resource store: ``GET /AuditEvent``
 with ``patient`` (a resident's "who accessed my record"), ``agent`` (user or client id), ``date``
-(``ge``/``gt``/``le``/``lt``/``eq``), ``_count``; newest first, keyset paging. Reading the trail is itself
+(``ge``/``gt``/``le``/``lt``/``eq``), ``action`` (C/R/U/D/E) and ``outcome`` (0 success, 4 denied or
+client error, 8 server failure; e.g. an auditor's "every refused access": ``outcome=4``), ``_count``;
+newest first, keyset paging. Reading the trail is itself
 audited. Any write answers 405.
 """
 
@@ -19,7 +21,8 @@ from rhip.fhir.search.parse import split_prefix
 from rhip.store.repository import Unit
 from rhip.store.search.terms import date_range_ms
 
-_PARAMS = {"patient", "agent", "date", "_count", "_cursor"}
+_PARAMS = {"patient", "agent", "date", "action", "outcome", "_count", "_cursor"}
+_CODES = {"action": frozenset("CRUDE"), "outcome": frozenset({"0", "4", "8", "12"})}
 
 
 def handle(unit: Unit, req: FhirRequest, parts: list[str]) -> FhirResponse:
@@ -42,8 +45,8 @@ def _search(unit: Unit, req: FhirRequest) -> dict[str, Any]:
     unknown = sorted({k for k, _ in req.query} - _PARAMS)
     if unknown:
         raise FhirError.bad_request(
-            f"AuditEvent search supports patient, agent, date and _count, not {', '.join(unknown)}",
-            f"审计事件查询仅支持 patient、agent、date、_count 参数，不支持：{'、'.join(unknown)}",
+            f"AuditEvent search supports patient, agent, date, action, outcome and _count, not {', '.join(unknown)}",
+            f"审计事件查询仅支持 patient、agent、date、action、outcome、_count 参数，不支持：{'、'.join(unknown)}",
         )
     args: dict[str, Any] = {}
     settings = unit.repo.settings
@@ -53,6 +56,14 @@ def _search(unit: Unit, req: FhirRequest) -> dict[str, Any]:
             args["patient"] = value.rsplit("Patient/", 1)[-1]
         elif key == "agent":
             args["agent"] = value.rsplit("|", 1)[-1]
+        elif key in _CODES:
+            codes = {v.rsplit("|", 1)[-1] for v in value.split(",")}
+            if not codes <= _CODES[key]:
+                allowed = ", ".join(sorted(_CODES[key]))
+                raise FhirError.bad_request(
+                    f"invalid {key} '{value}': one or more of {allowed}", f"{key} 参数无效，可选值：{allowed}", key
+                )
+            args[key] = sorted(codes & set(args.get(key, codes)))
         elif key == "_count":
             if not value.isdigit():
                 raise FhirError.bad_request(f"invalid _count '{value}'", "_count 参数无效", "_count")

@@ -227,6 +227,8 @@ def search(
     agent: str | None = None,
     since_ms: int | None = None,
     until_ms: int | None = None,
+    action: list[str] | None = None,
+    outcome: list[str] | None = None,
     before_seq: int | None = None,
     count: int = 50,
 ) -> list[tuple[int, str]]:
@@ -241,6 +243,10 @@ def search(
         stmt = stmt.where(e.ts >= since_ms)
     if until_ms is not None:
         stmt = stmt.where(e.ts < until_ms)
+    if action is not None:
+        stmt = stmt.where(e.action.in_(action))
+    if outcome is not None:
+        stmt = stmt.where(e.outcome.in_(outcome))
     if before_seq is not None:
         stmt = stmt.where(e.seq < before_seq)
     return [(int(r.seq), str(r.content)) for r in conn.execute(stmt.order_by(e.seq.desc()).limit(count))]

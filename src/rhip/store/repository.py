@@ -648,6 +648,8 @@ class Unit:
         agent: str | None = None,
         since_ms: int | None = None,
         until_ms: int | None = None,
+        action: list[str] | None = None,
+        outcome: list[str] | None = None,
         before_seq: int | None = None,
         count: int = 50,
     ) -> list[tuple[int, str]]:
@@ -665,6 +667,8 @@ class Unit:
             agent=agent,
             since_ms=since_ms,
             until_ms=until_ms,
+            action=action,
+            outcome=outcome,
             before_seq=before_seq,
             count=count,
         )

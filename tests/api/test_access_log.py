@@ -23,6 +23,10 @@ def test_search_values_are_masked_and_paging_values_kept() -> None:
         assert kept in line
 
 
+def test_paging_cursors_are_masked_they_carry_sort_values() -> None:
+    assert access_log.masked_path("/Patient?_sort=family&_cursor=WyLnvZciLDEyXQ") == "/Patient?_sort=family&_cursor=***"
+
+
 def test_paths_without_a_query_and_empty_values_are_unchanged() -> None:
     assert access_log.masked_path("/Patient/p1/$everything") == "/Patient/p1/$everything"
     assert access_log.masked_path("/Patient?name=") == "/Patient?name="

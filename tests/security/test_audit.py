@@ -3,6 +3,7 @@ residents for their own record; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from pathlib import Path
@@ -172,6 +173,10 @@ def test_auditors_filter_the_trail_by_action_and_outcome(api: Any) -> None:
     assert found("action=http://hl7.org/fhir/audit-event-action|R&outcome=0") == [("R", "0", "tester")]
     assert [a for a, _, _ in found("action=C,R")][-3:] == ["R", "R", "C"]
     assert found("action=C&action=R") == []  # repeated parameters: both must hold
+    found("action=C,R&outcome=4")
+    newest = api.get("/AuditEvent?_count=1").json()["entry"][0]["resource"]  # the search just above
+    (query,) = [base64.b64decode(e["query"]).decode() for e in newest["entity"] if "query" in e]
+    assert query == "AuditEvent?action=C,R&outcome=4"
     for bad in ("action=X", "outcome=5", "outcome="):
         r = api.get(f"/AuditEvent?{bad}")
         assert r.status_code == 400, bad

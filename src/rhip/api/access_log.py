@@ -3,7 +3,8 @@
 A request line is operations data (who called what, status, timing), kept outside the database and its
 protections: a query string like ``Patient?identifier=…|110105…&name=张三`` would put ID numbers and names
 into plain log files. The log keeps the path and every parameter *name*; values survive only for the
-paging and shaping parameters, which describe the request, not a person (``_count``, ``_sort``, …).
+paging and shaping parameters, which describe the request, not a person (``_count``, ``_sort``, …; not
+``_cursor``, which carries the last row's sort values, a name or a birth date under ``_sort=name``).
 Who read whose data is the audit trail's job (``rhip.security.audit``), not this log's.
 """
 
@@ -24,7 +25,6 @@ KEPT = frozenset(
         "_include",
         "_revinclude",
         "_type",
-        "_cursor",
         "_contained",
         "_containedType",
     }

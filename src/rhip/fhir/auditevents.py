@@ -2,10 +2,9 @@
 
 Reads and searches come from the chained audit table, not the resource store: ``GET /AuditEvent``
 with ``patient`` (a resident's "who accessed my record"), ``agent`` (user or client id), ``date``
-(``ge``/``gt``/``le``/``lt``/``eq``), ``action`` (C/R/U/D/E) and ``outcome`` (0 success, 4 denied or
-client error, 8 server failure; e.g. an auditor's "every refused access": ``outcome=4``), ``_count``;
-newest first, keyset paging. Reading the trail is itself
-audited. Any write answers 405.
+(``ge``/``gt``/``le``/``lt``/``eq``), ``action`` (C/R/U/D/E), ``outcome`` (0 success, 4 denied or client
+error, 8 server failure: an auditor's "every refused access" is ``outcome=4``) and ``_count``; newest
+first, keyset paging. Reading the trail is itself audited. Any write answers 405.
 """
 
 from __future__ import annotations

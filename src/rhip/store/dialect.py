@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-import psycopg.sql
+import psycopg.pq
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 

@@ -672,7 +672,13 @@ class Unit:
             before_seq=before_seq,
             count=count,
         )
-        self.audit.query("search-type", f"AuditEvent?patient={patient or ''}&agent={agent or ''}")
+        asked = {
+            "patient": patient,
+            "agent": agent,
+            "action": ",".join(action or ()),
+            "outcome": ",".join(outcome or ()),
+        }
+        self.audit.query("search-type", "AuditEvent?" + "&".join(f"{k}={v}" for k, v in asked.items() if v))
         for seq, content in rows:
             self.audit.note("search-type", "AuditEvent", str(seq), content)
         return rows

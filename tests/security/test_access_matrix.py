@@ -64,22 +64,22 @@ def region(api: Any) -> Any:
     put(api, obs("o1psy", "p1", PSY))
     put(api, obs("o2", "p2"))
     put(api, obs("o3", "p3"))
-    consent = {
+    org_a = [{"role": {"text": "x"}, "reference": {"reference": "Organization/org-a"}}]
+    assert api.post("/Consent", json=refusal("p3", actor=org_a)).status_code == 201
+    assert api.post("/Consent", json=refusal("p1", securityLabel=[PSY])).status_code == 201
+    return api
+
+
+def refusal(patient: str, **provision: Any) -> dict[str, Any]:
+    """An active Consent of ``patient`` denying what ``provision`` names (actor, class, securityLabel)."""
+    return {
         "resourceType": "Consent",
         "status": "active",
         "scope": {"coding": [{"code": "patient-privacy"}]},
         "category": [{"text": "privacy"}],
-        "patient": {"reference": "Patient/p3"},
-        "provision": {
-            "type": "deny",
-            "actor": [{"role": {"text": "x"}, "reference": {"reference": "Organization/org-a"}}],
-        },
+        "patient": {"reference": f"Patient/{patient}"},
+        "provision": {"type": "deny", **provision},
     }
-    assert api.post("/Consent", json=consent).status_code == 201
-    psy = {**consent, "patient": {"reference": "Patient/p1"}}
-    psy["provision"] = {"type": "deny", "securityLabel": [PSY]}
-    assert api.post("/Consent", json=psy).status_code == 201
-    return api
 
 
 def as_user(api: Any, role: str, **kw: Any) -> Callable[..., Any]:
@@ -218,25 +218,14 @@ def test_a_refusal_by_another_patient_named_in_a_row_hides_it_in_everything(regi
     put(region, obs("o4", "p4"))
     call = user(region, "clinician-a")
     assert "Observation/o14" in ids(call("GET", f"/Patient/{owner}/$everything").json(), None)
-    consent = {
-        "resourceType": "Consent",
-        "status": "active",
-        "scope": {"coding": [{"code": "patient-privacy"}]},
-        "category": [{"text": "privacy"}],
-        "patient": {"reference": "Patient/p4"},
-        "provision": {"type": "deny", "class": [{"code": "Observation"}]},
-    }
-    assert region.post("/Consent", json=consent).status_code == 201
+    assert region.post("/Consent", json=refusal("p4", **{"class": [{"code": "Observation"}]})).status_code == 201
     everything = ids(call("GET", f"/Patient/{owner}/$everything").json(), None)
     assert "Observation/o14" not in everything
     assert {f"Patient/{owner}", f"Encounter/e-{owner}"} <= everything
     found = ids(call("GET", "/Observation").json())
     assert not found & {"Observation/o14", "Observation/o4"}
     # The owner's own refusal of a whole type hides all of it from $everything too.
-    own = consent | {
-        "patient": {"reference": f"Patient/{owner}"},
-        "provision": {"type": "deny", "class": [{"code": "Encounter"}]},
-    }
+    own = refusal(owner, **{"class": [{"code": "Encounter"}]})
     assert region.post("/Consent", json=own).status_code == 201
     everything = ids(call("GET", f"/Patient/{owner}/$everything").json(), None)
     assert f"Encounter/e-{owner}" not in everything
@@ -373,15 +362,7 @@ def test_a_refused_type_hides_rows_naming_the_patient_anywhere_unless_glass_is_b
     included; a break-glass grant on p2 brings both back."""
     focus = {**obs("o1focus", "p1"), "focus": [{"reference": "Patient/p2"}]}
     put(region, focus)
-    refusal = {
-        "resourceType": "Consent",
-        "status": "active",
-        "scope": {"coding": [{"code": "patient-privacy"}]},
-        "category": [{"text": "privacy"}],
-        "patient": {"reference": "Patient/p2"},
-        "provision": {"type": "deny", "class": [{"code": "Observation"}]},
-    }
-    assert region.post("/Consent", json=refusal).status_code == 201
+    assert region.post("/Consent", json=refusal("p2", **{"class": [{"code": "Observation"}]})).status_code == 201
     a, b = user(region, "clinician-a"), user(region, "clinician-b")
     assert ids(a("GET", "/Observation").json()) == {"Observation/o1"}
     assert a("GET", "/Observation?_summary=count").json()["total"] == 1

@@ -289,7 +289,7 @@ def owner_refusals(scope: RowScope) -> ColumnElement[bool]:
 
 
 @lru_cache(maxsize=4096)
-def record_rows(scope: RowScope, owner_refuses: bool = True) -> ColumnElement[bool]:
+def record_rows(scope: RowScope, owner_refuses: bool) -> ColumnElement[bool]:
     """The predicate for rows already known to be in the record of ``PATIENT``, a patient ``scope``
     sees itself (``sees_patient``), e.g. ``$everything``: such a row is visible iff its own tests pass
     (labels, refused categories) — the membership and patient tests of ``predicate`` would only

@@ -13,15 +13,18 @@ cloned Synthea patients (`corebench.ndjson`), bulk-loaded with `rhip.store.bulk.
 API served like `rhip serve` (`corebench/serve.py`) in subprocesses, an httpx keep-alive client, one
 request at a time, latency = client-side time to the full response.
 
-How: two servers on the same database: the real one and one started with `serve.py --no-audit`, whose
-audit appends are no-ops (as `bench_security.py` stubs them in-process; bench code only). Four variants
-per query, like bench_security.py:
-- **baseline**: stubbed server, system-client token (`system/*.*`, no row predicate);
-- **restricted**: stubbed server, clinician token (`user/*.*`) of an organisation with a care relationship to
+How (`--servers one`, the default): one server process (`serve.py --audit-switch`) serves all four
+variants; requests of the unaudited ones carry `X-Bench-Audit: off`, for which that process's audit appends
+are no-ops (as `bench_security.py` stubs them in-process; bench code only), so the variants differ in the
+code under test only — not in process, connection or CPU placement. `--servers two` (the design up to
+session 6): the real server and a second one started with `serve.py --no-audit`, two variants each.
+Four variants per query, like bench_security.py:
+- **baseline**: audit stubbed, system-client token (`system/*.*`, no row predicate);
+- **restricted**: audit stubbed, clinician token (`user/*.*`) of an organisation with a care relationship to
   the queried patient (`care_links`, derived by the loader from the Encounters' serviceProvider): the
   row-level access predicate alone;
-- **unrestricted**: real server, system token: the audit trail alone;
-- **secured**: real server, clinician token: the real path for a clinician.
+- **unrestricted**: audited, system token: the audit trail alone;
+- **secured**: audited, clinician token: the real path for a clinician.
 Every query is sent in the four variants back to back, the order rotating from query to query; the script
 stops with an error if the variants return different statuses, totals or entries. A warm-up precedes the
 runs. Per run and kind: p50/p95 per variant; figures are medians over runs, overhead ratios are
@@ -60,7 +63,7 @@ from bench_core import _progress_lines, loadavg, log
 from corebench import latency as bhttp
 from corebench.db import Database, Databases, analyze, machine_info, plain_pg, size_info
 from corebench.ndjson import Manifest, generate
-from corebench.serve import NO_AUDIT_ENV
+from corebench.serve import AUDIT_OFF_HEADER, AUDIT_SWITCH_ENV, NO_AUDIT_ENV
 
 from rhip.security import tokens
 from rhip.security.context import RequestContext
@@ -190,16 +193,20 @@ def audit_events(db: Database) -> int:
 class Variants:
     """The four variants of one request: a keep-alive client per server, a token per (kind, organisation)."""
 
-    def __init__(self, real: bhttp.Server, stubbed: bhttp.Server, orgs: dict[str, str]) -> None:
+    def __init__(self, real: bhttp.Server, stubbed: bhttp.Server | None, orgs: dict[str, str]) -> None:
+        """``stubbed`` None: ``real`` serves every variant and skips the audit of requests marked off."""
         self.orgs = orgs
         self.system = real.token()
         self.clinicians: dict[str, str] = {}
         self.clients = {
             audited: httpx.Client(
-                base_url=(real if audited else stubbed).base, headers={"Accept": "application/fhir+json"}, timeout=120
+                base_url=(real if audited or stubbed is None else stubbed).base,
+                headers={"Accept": "application/fhir+json"},
+                timeout=120,
             )
             for audited in (True, False)
         }
+        self.unaudited = {AUDIT_OFF_HEADER: "off"} if stubbed is None else {}
 
     def token(self, variant: str, patient: str) -> str:
         if variant not in CLINICIAN:
@@ -219,6 +226,8 @@ class Variants:
     def get(self, variant: str, req: Request) -> tuple[float, httpx.Response]:
         url, patient = req
         headers = {"Authorization": f"Bearer {self.token(variant, patient)}"}
+        if variant not in AUDITED:
+            headers |= self.unaudited
         client = self.clients[variant in AUDITED]
         t0 = time.perf_counter()
         r = client.get(url, headers=headers)
@@ -327,6 +336,31 @@ def summary(per_run: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return {"median": med, "overhead": ratios, "pass": passed}
 
 
+def servers(
+    stack: ExitStack, layout: str, db: Database, data_dir: Path, logs: Path
+) -> tuple[bhttp.Server, bhttp.Server | None]:
+    """The audited server and, with ``layout`` "two", the audit-stubbed one (else None: the audited
+    server skips the audit of requests marked off). Stopped when ``stack`` closes."""
+
+    def start(env: str | None, log_name: str) -> bhttp.Server:
+        log(f"starting a server ({env or 'audited'}); log {logs / log_name}")
+        if env:
+            os.environ[env] = "1"  # latency.Server passes its environment on to serve.py
+        try:
+            server = bhttp.Server(db.url, data_dir, logs / log_name)
+        finally:
+            if env:
+                del os.environ[env]
+        stack.callback(server.stop)
+        if env and b"audit appends stubbed" not in (logs / log_name).read_bytes():
+            raise SystemExit(f"the server started with {env} did not stub its audit appends")
+        return server
+
+    if layout == "one":
+        return start(AUDIT_SWITCH_ENV, "server-switch.log"), None
+    return start(None, "server-real.log"), start(NO_AUDIT_ENV, "server-no-audit.log")
+
+
 # -- main -------------------------------------------------------------------------------------------
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -334,6 +368,12 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200, help="measured requests per kind per variant per run")
     ap.add_argument("--warmup-queries", type=int, default=20, help="unmeasured requests per kind per variant")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument(
+        "--servers",
+        choices=("one", "two"),
+        default="one",
+        help="one process serving every variant (audit switched per request), or a real and a stubbed one",
+    )
     ap.add_argument("--seed", type=int, default=1, help="NDJSON generation and patient choice (as bench_core)")
     ap.add_argument("--ndjson-dir", type=Path, default=Path("/work/bench-ndjson"), help="generated once, reused")
     ap.add_argument("--db", default=None, help="PostgreSQL database to use; reused when it already holds the data")
@@ -381,19 +421,8 @@ def main() -> int:
         if not out["database"]["kept"]:  # a throw-away database: its keys and logs go with it
             stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
             stack.callback(shutil.rmtree, logs, ignore_errors=True)
-        log(f"starting the real server and the audit-stubbed one (serve.py --no-audit); logs in {logs}")
         out["source"] = source_tree()
-        real = bhttp.Server(db.url, data_dir, logs / "server-real.log")
-        stack.callback(real.stop)
-        os.environ[NO_AUDIT_ENV] = "1"  # latency.Server passes its environment on to serve.py
-        try:
-            stubbed = bhttp.Server(db.url, data_dir, logs / "server-no-audit.log")
-        finally:
-            del os.environ[NO_AUDIT_ENV]
-        stack.callback(stubbed.stop)
-        if b"audit appends stubbed" not in (logs / "server-no-audit.log").read_bytes():
-            raise SystemExit("the baseline server did not stub its audit appends")
-        variants = Variants(real, stubbed, orgs)
+        variants = Variants(*servers(stack, args.servers, db, data_dir, logs), orgs)
         stack.callback(variants.close)
         events = audit_events(db)
         per_run, shape = measure(variants, plan, args.warmup_queries, args.runs)

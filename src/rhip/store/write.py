@@ -19,6 +19,15 @@ from rhip.store.schema import INDEX_TABLES
 INDEX_ORDER: tuple[str, ...] = tuple(INDEX_TABLES)
 """Index types in bit order of ``resources.imask``."""
 
+UNLABELLED = 1 << 24
+"""``resources.imask`` fact: the version has no ``_security`` label rows, so row access may skip its
+label tests (decision 0023). Facts are set only when known to hold: a row without them (written before
+migration 0013 backfilled them) is probed as before."""
+SOLE_PATIENT = 1 << 25
+"""``resources.imask`` fact: the version names at most one patient (its own id for a Patient, and every
+``idx_reference`` row to a Patient), so within that patient's record a refusal can only be that
+patient's own (decision 0023)."""
+
 _INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
     kind: tuple(c.name for c in table.columns) for kind, table in INDEX_TABLES.items()
 }
@@ -69,11 +78,27 @@ class NewVersion:
 
     @property
     def imask(self) -> int:
+        """Bit i: rows in the i-th index table; plus the access facts of the version's index rows."""
         mask = 0
         for bit, kind in enumerate(INDEX_ORDER):
             if self.rows.get(kind):
                 mask |= 1 << bit
-        return mask
+        return mask | access_facts(self.rtype, self.id, self.rows) if self.content is not None else mask
+
+
+def access_facts(rtype: str, id: str, rows: dict[str, list[tuple[Any, ...]]]) -> int:
+    """``UNLABELLED`` and ``SOLE_PATIENT`` as they hold for a version with these index rows (token rows
+    are ``(code, grp, system, value, text)``, reference rows ``(code, grp, ref_type, ref_id, url)``);
+    migration 0013 computes the same from stored index rows."""
+    facts = 0
+    if not any(row[0] == "_security" for row in rows.get("token", ())):
+        facts |= UNLABELLED
+    patients = {row[3] for row in rows.get("reference", ()) if row[2] == "Patient" and row[3] is not None}
+    if rtype == "Patient":
+        patients.add(id)
+    if len(patients) <= 1:
+        facts |= SOLE_PATIENT
+    return facts
 
 
 def flush(conn: Connection, versions: list[NewVersion]) -> None:

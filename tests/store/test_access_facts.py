@@ -1,0 +1,124 @@
+"""Access facts in ``resources.imask`` (decision 0023): set on write from the version's index rows,
+backfilled by migration 0013 to the same values, and consulted by row access (inline predicate and
+``rhip_visible_rows``) only to skip probes that would find nothing; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from rhip.security import tokens
+from rhip.security.accounts import ROLE_SCOPES
+from rhip.security.context import RequestContext
+from rhip.store.write import SOLE_PATIENT, UNLABELLED, access_facts
+
+FACTS = UNLABELLED | SOLE_PATIENT
+V = {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "V"}
+BACKFILL = importlib.import_module("rhip.store.migrations.versions.0013_access_facts").BACKFILL
+
+
+SUBJECT_P1 = ("subject", 0, "Patient", "p1", None)
+CASES = [
+    ("Observation", "o", {"token": [("code", 0, None, None, "x")], "reference": [SUBJECT_P1]}, FACTS),
+    ("Observation", "o", {"token": [("_security", 0, "s", "V", None)], "reference": [SUBJECT_P1]}, SOLE_PATIENT),
+    ("Observation", "o", {"reference": [SUBJECT_P1, ("performer", 0, "Patient", "p2", None)]}, UNLABELLED),
+    ("Observation", "o", {"reference": [SUBJECT_P1, ("patient", 0, "Patient", "p1", None)]}, FACTS),
+    ("Patient", "p1", {"reference": [("link", 0, "Patient", "p2", None)]}, UNLABELLED),
+    ("Patient", "p1", {}, FACTS),
+    ("Organization", "org", {"reference": [("partof", 0, "Organization", "up", None)]}, FACTS),
+]
+
+
+@pytest.mark.parametrize(("rtype", "id", "rows", "facts"), CASES)
+def test_facts_follow_the_index_rows(rtype: str, id: str, rows: dict[str, Any], facts: int) -> None:
+    assert access_facts(rtype, id, rows) == facts
+
+
+def put(api: Any, res: dict[str, Any]) -> None:
+    r = api.put(f"/{res['resourceType']}/{res['id']}", json=res)
+    assert r.status_code in (200, 201), r.text
+
+
+@pytest.fixture
+def stored(api: Any) -> Any:
+    """p1 treated at org-a; o1 plain, o1v very restricted, o12 naming p1 and p2; p2 linked to p1."""
+    put(api, {"resourceType": "Organization", "id": "org-a", "name": "org-a"})
+    put(api, {"resourceType": "Patient", "id": "p1"})
+    put(
+        api,
+        {"resourceType": "Patient", "id": "p2", "link": [{"other": {"reference": "Patient/p1"}, "type": "seealso"}]},
+    )
+    put(
+        api,
+        {
+            "resourceType": "Encounter",
+            "id": "e1",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": "Patient/p1"},
+            "serviceProvider": {"reference": "Organization/org-a"},
+        },
+    )
+    base = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": "Patient/p1"},
+    }
+    put(api, {**base, "id": "o1"})
+    put(api, {**base, "id": "o1v", "meta": {"security": [V]}})
+    put(api, {**base, "id": "o12", "performer": [{"reference": "Patient/p2"}]})
+    return api
+
+
+def facts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT rtype, id, imask FROM resources WHERE rtype IN ('Patient', 'Observation')"))
+        return {f"{t}/{i}": m & FACTS for t, i, m in rows}
+
+
+def test_writes_set_the_facts_and_the_backfill_computes_the_same(stored: Any, engine: Engine) -> None:
+    written = facts(engine)
+    assert written == {
+        "Patient/p1": FACTS,
+        "Patient/p2": UNLABELLED,  # links another patient
+        "Observation/o1": FACTS,
+        "Observation/o1v": SOLE_PATIENT,  # labelled
+        "Observation/o12": UNLABELLED,  # names p1 and p2
+    }
+    with engine.begin() as conn:  # rows as stored before migration 0013
+        conn.execute(text(f"UPDATE resources SET imask = imask & {~FACTS}"))
+        conn.execute(text(BACKFILL))
+    assert facts(engine) == written
+
+
+def clinician_sees(api: Any) -> set[str]:
+    ctx = RequestContext(
+        subject="doc",
+        kind="user",
+        role="clinician",
+        organization="org-a",
+        scopes=frozenset(ROLE_SCOPES["clinician"].split()),
+    )
+    headers = {"Authorization": f"Bearer {tokens.issue(api.client.app.state.jwt_secret, ctx, 600)}"}
+    seen: set[str] = set()
+    for url in ("/Observation?subject=Patient/p1", "/Patient/p1/$everything"):
+        r = api.client.get(url, headers=headers)
+        assert r.status_code == 200, r.text
+        seen |= {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in r.json().get("entry", [])}
+    return seen
+
+
+def test_rows_without_facts_are_probed_and_the_facts_are_what_skips_the_probe(stored: Any, engine: Engine) -> None:
+    expected = clinician_sees(stored)
+    assert {"Observation/o1", "Observation/o12"} <= expected
+    assert "Observation/o1v" not in expected
+    with engine.begin() as conn:  # no facts at all (rows stored before migration 0013): same answer
+        conn.execute(text(f"UPDATE resources SET imask = imask & {~FACTS}"))
+    assert clinician_sees(stored) == expected
+    with engine.begin() as conn:  # a false fact would be believed: the label test is really skipped
+        conn.execute(text(f"UPDATE resources SET imask = imask | {UNLABELLED} WHERE id = 'o1v'"))
+    assert "Observation/o1v" in clinician_sees(stored)

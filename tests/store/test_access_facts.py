@@ -122,3 +122,17 @@ def test_rows_without_facts_are_probed_and_the_facts_are_what_skips_the_probe(st
     with engine.begin() as conn:  # a false fact would be believed: the label test is really skipped
         conn.execute(text(f"UPDATE resources SET imask = imask | {UNLABELLED} WHERE id = 'o1v'"))
     assert "Observation/o1v" in clinician_sees(stored)
+
+
+def test_everything_of_a_patient_whose_own_row_is_hidden_is_not_found(stored: Any) -> None:
+    # The clinician sees p1 (care relationship), but p1's own Patient row is very restricted: the record
+    # check that answers both questions in one statement must not let the Patient through.
+    put(stored, {"resourceType": "Patient", "id": "p1", "meta": {"security": [V]}})
+    ctx = RequestContext(
+        subject="doc", kind="user", role="clinician", organization="org-a", scopes=frozenset({"user/*.*"})
+    )
+    headers = {"Authorization": f"Bearer {tokens.issue(stored.client.app.state.jwt_secret, ctx, 600)}"}
+    for url in ("/Patient/p1", "/Patient/p1/$everything"):
+        r = stored.client.get(url, headers=headers)
+        assert r.status_code == 404, (url, r.text)
+    assert stored.client.get("/Observation?subject=Patient/p1", headers=headers).json()["total"] == 2

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, insert, select, tuple_
+from sqlalchemy import ColumnElement, Engine, exists, insert, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -327,23 +327,39 @@ class Unit:
             return None
         return RowAccess(self.rows, None if types is None else frozenset(types), dialect.is_postgres(self.conn))
 
-    def record_access(self, patient_id: str) -> tuple[ColumnElement[bool], dict[str, Any]] | None:
-        """The predicate for rows of ``patient_id``'s own compartment (``$everything``) and the
-        parameters to execute it with: when this unit's scope sees that patient itself, only each
-        row's own tests remain (``access.record_rows``); otherwise (e.g. seen only through a
-        ``Patient.link``) the full predicate."""
+    def read_record(self, patient_id: str) -> tuple[Stored, tuple[ColumnElement[bool], dict[str, Any]] | None]:
+        """The Patient ``patient_id`` (as ``read``: 404 outside the scope) and the predicate for the rows
+        of its own compartment (``$everything``) with the parameters to execute it with.
+
+        When this unit's scope sees that patient itself, only each row's own tests remain
+        (``access.record_rows``); the statement asking so also asks whether the owner refuses a
+        category and whether the Patient row passes its own tests, which with the first answer is the
+        Patient's visibility: one statement instead of a visibility check and a record check (≈ 0.4 ms
+        of a clinician's ``$everything``). Otherwise (e.g. seen only through a ``Patient.link``) the
+        visibility check of ``read`` and the full predicate."""
+        self.authorize(Access.READ, "Patient")
+        self.flush()
+        row = self._versioned("Patient", patient_id)
         if self.rows is None:
-            return None
+            return self._read_found("Patient", patient_id, row), None
         params = {row_access.PATIENT.key: patient_id}
+        r = resources.c
+        own = exists(select(r.rid).where(r.rid == row.rid, row_access.record_rows(self.rows, True)))
         check = select(
-            row_access.sees_patient(self.rows).label("sees"), row_access.owner_refusals(self.rows).label("refuses")
+            row_access.sees_patient(self.rows).label("sees"),
+            row_access.owner_refusals(self.rows).label("refuses"),
+            own.label("own"),
         )
-        sees, refuses = self.conn.execute(check, params).one()
-        if sees:
-            return row_access.record_rows(self.rows, bool(refuses)), params
+        sees, refuses, passes = self.conn.execute(check, params).one()
+        if sees and passes:
+            return self._read_found("Patient", patient_id, row), (
+                row_access.record_rows(self.rows, bool(refuses)),
+                params,
+            )
+        self._require_visible(row.rid, "Patient", patient_id, row.content)
         everything = self.access()
         assert everything is not None
-        return everything, {}
+        return self._read_found("Patient", patient_id, row), (everything, {})
 
     def visible(self, rid: int, rtype: str | None = None) -> bool:
         """Whether the row scope lets this unit read resource ``rid`` (of type ``rtype``, when known:
@@ -375,6 +391,12 @@ class Unit:
         """Current version; 404 if it never existed, 410 if deleted."""
         self.authorize(Access.READ, rtype)
         self.flush()
+        row = self._versioned(rtype, id)
+        self._require_visible(row.rid, rtype, id, row.content)
+        return self._read_found(rtype, id, row)
+
+    def _versioned(self, rtype: str, id: str) -> Any:
+        """The current row and content of ``rtype/id``; 404 if it never existed."""
         j = resources.join(
             resource_versions,
             (resource_versions.c.rid == resources.c.rid) & (resource_versions.c.version == resources.c.version),
@@ -386,7 +408,10 @@ class Unit:
         ).first()
         if row is None:
             raise FhirError.not_found(f"{rtype}/{id}")
-        self._require_visible(row.rid, rtype, id, row.content)
+        return row
+
+    def _read_found(self, rtype: str, id: str, row: Any) -> Stored:
+        """A row the unit may read: audited as read; 410 if deleted."""
         stored = Stored(rtype, id, row.version, row.lu, row.content, rid=row.rid)
         self.audit.note("read", rtype, id, row.content)
         if stored.deleted:

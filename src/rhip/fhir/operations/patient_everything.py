@@ -27,7 +27,7 @@ from rhip.store.search.terms import date_range_ms
 
 def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
     assert id is not None
-    patient = unit.read("Patient", id)
+    patient, access = unit.read_record(id)
     q: dict[str, str] = dict(req.query)
     types = None
     if q.get("_type"):
@@ -59,7 +59,6 @@ def handle(unit: Unit, req: FhirRequest, rtype: str | None, id: str | None) -> F
     )
     stmt = select(r.rid).where(r.deleted.is_(False))
     stmt = stmt.where(r.rid.in_(member)) if member is not None else stmt.where(r.rid == -1)
-    access = unit.record_access(id)
     params: dict[str, Any] = {}
     if access is not None:  # labels and refused categories inside a visible record (decision 0016)
         stmt = stmt.where(access[0])

@@ -1,6 +1,6 @@
 """Access facts in ``resources.imask`` (decision 0023): set on write from the version's index rows,
-backfilled by migration 0013 to the same values, and consulted by row access (inline predicate and
-``rhip_visible_rows``) only to skip probes that would find nothing; on SQLite and PostgreSQL."""
+backfilled by migration 0013 to the same values, and consulted by row access (the inline predicate,
+``$everything``'s record) only to skip probes that would find nothing; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

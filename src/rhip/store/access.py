@@ -22,9 +22,9 @@ every search is planned afresh (``plan_cache_mode = force_custom_plan``, see
   treated or how many Consents the region holds;
 - a user's break-glass grants are an uncorrelated set (a handful of rows), evaluated once per
   statement;
-- a row's label and other-patient probes are skipped when its ``imask`` holds the facts that make
-  them empty (``UNLABELLED``, ``SOLE_PATIENT``; decision 0023): most rows carry no label and name one
-  patient, and the bit test costs nothing next to two index probes per row.
+- in these inline forms, a row's label and other-patient probes are skipped when its ``imask`` holds
+  the facts that make them empty (``UNLABELLED``, ``SOLE_PATIENT``; decision 0023): most rows carry no
+  label and name one patient, and the bit test costs nothing next to two index probes per row.
 
 When the query's resource types are known, only their compartment parameters are tested. The
 expression is built once per (scope, types) and carries that pair as its SQLAlchemy cache key

@@ -33,38 +33,29 @@ AUDIT_OFF_HEADER = "X-Bench-Audit"
 _audit_off: ContextVar[bool] = ContextVar("bench_audit_off", default=False)
 
 
-def stub_audit() -> None:
+def stub_audit(*, only_marked: bool = False) -> None:
     """No-op audit appends: the module attributes the repository calls (``audit_log.append`` and, where it
-    exists, ``append_and_commit``); the unit still commits its own transaction afterwards."""
+    exists, ``append_and_commit``); the unit still commits its own transaction afterwards. ``only_marked``:
+    no-ops only in requests marked ``X-Bench-Audit: off`` (``with_audit_switch``), real otherwise; the
+    mark is a context variable, which Starlette copies into the thread that runs the unit of work."""
     import rhip.store.repository as repository
 
-    def append(conn: Any, key: bytes, records: Any, **kw: Any) -> list[int]:
-        return []
+    real = repository.audit_log
+    real_append, real_append_and_commit = real.append, getattr(real, "append_and_commit", None)
 
-    def append_and_commit(conn: Any, key: bytes, record: Any, **kw: Any) -> int:
-        return 0
-
-    repository.audit_log.append = append  # type: ignore[assignment]
-    if hasattr(repository.audit_log, "append_and_commit"):
-        repository.audit_log.append_and_commit = append_and_commit  # type: ignore[assignment]
-
-
-def switch_audit() -> None:
-    """Audit appends that are no-ops in requests marked ``X-Bench-Audit: off`` (``with_audit_switch``) and
-    real otherwise. The mark is a context variable: Starlette copies the request's context into the
-    thread that runs the unit of work."""
-    import rhip.store.repository as repository
-
-    real_append, real_append_and_commit = repository.audit_log.append, repository.audit_log.append_and_commit
+    def stubbed() -> bool:
+        return not only_marked or _audit_off.get()
 
     def append(conn: Any, key: bytes, records: Any, **kw: Any) -> list[int]:
-        return [] if _audit_off.get() else real_append(conn, key, records, **kw)
+        return [] if stubbed() else real_append(conn, key, records, **kw)
 
     def append_and_commit(conn: Any, key: bytes, record: Any, **kw: Any) -> int:
-        return 0 if _audit_off.get() else real_append_and_commit(conn, key, record, **kw)
+        assert real_append_and_commit is not None
+        return 0 if stubbed() else real_append_and_commit(conn, key, record, **kw)
 
-    repository.audit_log.append = append  # type: ignore[assignment]
-    repository.audit_log.append_and_commit = append_and_commit  # type: ignore[assignment]
+    real.append = append  # type: ignore[assignment]
+    if real_append_and_commit is not None:
+        real.append_and_commit = append_and_commit  # type: ignore[assignment]
 
 
 Scope = MutableMapping[str, Any]
@@ -74,7 +65,7 @@ Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def with_audit_switch(app: Asgi) -> Asgi:
-    """ASGI wrapper marking requests sent with ``X-Bench-Audit: off`` (see ``switch_audit``)."""
+    """ASGI wrapper marking requests sent with ``X-Bench-Audit: off`` (see ``stub_audit``)."""
     off = (AUDIT_OFF_HEADER.lower().encode(), b"off")
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,7 +105,7 @@ def main() -> None:
         stub_audit()
         print("serve.py: audit appends stubbed (benchmark baseline)", flush=True)
     elif args.audit_switch:
-        switch_audit()
+        stub_audit(only_marked=True)
         print(f"serve.py: audit appends stubbed in requests with {AUDIT_OFF_HEADER}: off", flush=True)
     settings = Settings(db=args.db, host=args.host, port=args.port, data_dir=args.data_dir)
     engine = make_engine(settings.database_url())

@@ -340,26 +340,23 @@ class Unit:
         self.authorize(Access.READ, "Patient")
         self.flush()
         row = self._versioned("Patient", patient_id)
-        if self.rows is None:
-            return self._read_found("Patient", patient_id, row), None
-        params = {row_access.PATIENT.key: patient_id}
-        r = resources.c
-        own = exists(select(r.rid).where(r.rid == row.rid, row_access.record_rows(self.rows, True)))
-        check = select(
-            row_access.sees_patient(self.rows).label("sees"),
-            row_access.owner_refusals(self.rows).label("refuses"),
-            own.label("own"),
-        )
-        sees, refuses, passes = self.conn.execute(check, params).one()
-        if sees and passes:
-            return self._read_found("Patient", patient_id, row), (
-                row_access.record_rows(self.rows, bool(refuses)),
-                params,
+        access: tuple[ColumnElement[bool], dict[str, Any]] | None = None
+        if self.rows is not None:
+            params = {row_access.PATIENT.key: patient_id}
+            r = resources.c
+            own = exists(select(r.rid).where(r.rid == row.rid, row_access.record_rows(self.rows, True)))
+            check = select(
+                row_access.sees_patient(self.rows).label("sees"),
+                row_access.owner_refusals(self.rows).label("refuses"),
+                own.label("own"),
             )
-        self._require_visible(row.rid, "Patient", patient_id, row.content)
-        everything = self.access()
-        assert everything is not None
-        return self._read_found("Patient", patient_id, row), (everything, {})
+            sees, refuses, passes = self.conn.execute(check, params).one()
+            if sees and passes:
+                access = (row_access.record_rows(self.rows, bool(refuses)), params)
+            else:
+                self._require_visible(row.rid, "Patient", patient_id, row.content)
+                access = (access_predicate(self.rows, None), {})
+        return self._read_found("Patient", patient_id, row), access
 
     def visible(self, rid: int, rtype: str | None = None) -> bool:
         """Whether the row scope lets this unit read resource ``rid`` (of type ``rtype``, when known:

@@ -83,7 +83,9 @@ class NewVersion:
         for bit, kind in enumerate(INDEX_ORDER):
             if self.rows.get(kind):
                 mask |= 1 << bit
-        return mask | access_facts(self.rtype, self.id, self.rows) if self.content is not None else mask
+        if self.content is not None:
+            mask |= access_facts(self.rtype, self.id, self.rows)
+        return mask
 
 
 def access_facts(rtype: str, id: str, rows: dict[str, list[tuple[Any, ...]]]) -> int:

@@ -9,14 +9,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from test_access_matrix import V, as_user, ids, obs, put, treated
 
-from rhip.security import tokens
-from rhip.security.accounts import ROLE_SCOPES
-from rhip.security.context import RequestContext
 from rhip.store.write import SOLE_PATIENT, UNLABELLED, access_facts
 
 FACTS = UNLABELLED | SOLE_PATIENT
-V = {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "V"}
 BACKFILL = importlib.import_module("rhip.store.migrations.versions.0013_access_facts").BACKFILL
 
 
@@ -37,40 +34,17 @@ def test_facts_follow_the_index_rows(rtype: str, id: str, rows: dict[str, Any], 
     assert access_facts(rtype, id, rows) == facts
 
 
-def put(api: Any, res: dict[str, Any]) -> None:
-    r = api.put(f"/{res['resourceType']}/{res['id']}", json=res)
-    assert r.status_code in (200, 201), r.text
-
-
 @pytest.fixture
 def stored(api: Any) -> Any:
     """p1 treated at org-a; o1 plain, o1v very restricted, o12 naming p1 and p2; p2 linked to p1."""
-    put(api, {"resourceType": "Organization", "id": "org-a", "name": "org-a"})
-    put(api, {"resourceType": "Patient", "id": "p1"})
+    treated(api, {"resourceType": "Patient", "id": "p1"}, "org-a")
     put(
         api,
         {"resourceType": "Patient", "id": "p2", "link": [{"other": {"reference": "Patient/p1"}, "type": "seealso"}]},
     )
-    put(
-        api,
-        {
-            "resourceType": "Encounter",
-            "id": "e1",
-            "status": "finished",
-            "class": {"code": "AMB"},
-            "subject": {"reference": "Patient/p1"},
-            "serviceProvider": {"reference": "Organization/org-a"},
-        },
-    )
-    base = {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"text": "x"},
-        "subject": {"reference": "Patient/p1"},
-    }
-    put(api, {**base, "id": "o1"})
-    put(api, {**base, "id": "o1v", "meta": {"security": [V]}})
-    put(api, {**base, "id": "o12", "performer": [{"reference": "Patient/p2"}]})
+    put(api, obs("o1", "p1"))
+    put(api, obs("o1v", "p1", V))
+    put(api, obs("o12", "p1") | {"performer": [{"reference": "Patient/p2"}]})
     return api
 
 
@@ -96,19 +70,12 @@ def test_writes_set_the_facts_and_the_backfill_computes_the_same(stored: Any, en
 
 
 def clinician_sees(api: Any) -> set[str]:
-    ctx = RequestContext(
-        subject="doc",
-        kind="user",
-        role="clinician",
-        organization="org-a",
-        scopes=frozenset(ROLE_SCOPES["clinician"].split()),
-    )
-    headers = {"Authorization": f"Bearer {tokens.issue(api.client.app.state.jwt_secret, ctx, 600)}"}
+    doctor = as_user(api, "clinician", organization="org-a")
     seen: set[str] = set()
     for url in ("/Observation?subject=Patient/p1", "/Patient/p1/$everything"):
-        r = api.client.get(url, headers=headers)
+        r = doctor("GET", url)
         assert r.status_code == 200, r.text
-        seen |= {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in r.json().get("entry", [])}
+        seen |= ids(r.json(), mode=None)
     return seen
 
 
@@ -128,11 +95,8 @@ def test_everything_of_a_patient_whose_own_row_is_hidden_is_not_found(stored: An
     # The clinician sees p1 (care relationship), but p1's own Patient row is very restricted: the record
     # check that answers both questions in one statement must not let the Patient through.
     put(stored, {"resourceType": "Patient", "id": "p1", "meta": {"security": [V]}})
-    ctx = RequestContext(
-        subject="doc", kind="user", role="clinician", organization="org-a", scopes=frozenset({"user/*.*"})
-    )
-    headers = {"Authorization": f"Bearer {tokens.issue(stored.client.app.state.jwt_secret, ctx, 600)}"}
+    doctor = as_user(stored, "clinician", organization="org-a")
     for url in ("/Patient/p1", "/Patient/p1/$everything"):
-        r = stored.client.get(url, headers=headers)
+        r = doctor("GET", url)
         assert r.status_code == 404, (url, r.text)
-    assert stored.client.get("/Observation?subject=Patient/p1", headers=headers).json()["total"] == 2
+    assert doctor("GET", "/Observation?subject=Patient/p1").json()["total"] == 2

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
 from rhip.fhir.errors import FhirError
 from rhip.fhir.search.params import registry
 from rhip.fhir.search.parse import Include, SearchQuery
-from rhip.store.access import MATCHES, RowAccess
+from rhip.store.access import MATCHES, PINNED, RowAccess
 from rhip.store.schema import idx_reference, resource_versions, resources
-from rhip.store.search.terms import TABLES, Env, rid_condition
+from rhip.store.search.terms import TABLES, Env, pinned_patient, rid_condition
 
 SORT_COLUMN = {
     "string": "value",
@@ -136,18 +136,26 @@ def run_search(
         where.append(r.rtype.in_(q.types) if len(q.types) > 1 else r.rtype == q.types[0])
     for crit in q.criteria:
         where.append(rid_condition(crit, env))
+    server_side = access is not None and access.server_side
+    pinned = pinned_patient(q.types, q.criteria, env) if server_side else None
+    params = {PINNED.key: pinned} if pinned is not None else {}
 
     def matching(*cols: Any) -> Select[Any]:
         """The matches' ``cols`` (on ``resources``), access included."""
-        if access is None or not access.server_side:
+        if access is None or not server_side:
             return select(*cols).where(*where)
         # The matches of the search's own criteria first (planned afresh, as every search is), then
-        # the visible subset of them from the access function (whose plan the session keeps).
-        hits = select(*cols, r.rtype.label("rt")).where(*where).cte(MATCHES)
-        return select(*(hits.c[c.key] for c in cols)).where(access.among_matches())
+        # the visible subset of them (``RowAccess.among_matches``: shortcuts, else the access function,
+        # whose plan the session keeps).
+        hits = select(*cols, r.rtype.label("rt"), r.imask.label("facts"), r.id.label("pid")).where(*where).cte(MATCHES)
+        # Columns named in the SQL rather than ``hits.c``: the CTE's column collection (a proxy per
+        # column, built anew for every search) cost ≈ 50 µs a search, more than the rest of this.
+        named = [literal_column(f"{MATCHES}.{c.key}", c.type).label(c.key) for c in cols]
+        return select(*named).select_from(hits).where(access.among_matches(pinned=pinned is not None))
 
     def count() -> int:
-        return int(conn.execute(select(func.count()).select_from(matching(r.rid).subquery())).scalar_one())
+        stmt = select(func.count()).select_from(matching(r.rid).subquery())
+        return int(conn.execute(stmt, params).scalar_one())
 
     if q.summary == "count" or q.count == 0:
         return SearchResult([], total=count() if q.total != "none" or q.summary == "count" else None)
@@ -165,12 +173,12 @@ def run_search(
     # statement that runs the function over all of them again (a clinician's first page of 19,470
     # visible Encounters out of 102,189: 560 → ≈ 290 ms). Elsewhere a sorted index scan may stop after
     # the page, which a window count would prevent.
-    counted = q.total != "none" and not q.cursor and access is not None and access.server_side
+    counted = q.total != "none" and not q.cursor and server_side
     cols = [*matched.c, _WINDOW_TOTAL] if counted else list(matched.c)
     page: Select[Any] = select(*cols).order_by(*order).limit(q.count + 1)
     if q.cursor:
         page = page.where(_after(keys, decode_cursor(q.cursor, len(keys))))
-    rows = conn.execute(page).all()
+    rows = conn.execute(page, params).all()
     total = None
     if counted:
         total = int(rows[0]._mapping[_TOTAL]) if rows else 0

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, literal_column, not_, or_, select
 
+from rhip.fhir.definitions import compartment_params
 from rhip.fhir.errors import FhirError
 from rhip.fhir.search.params import registry
 from rhip.fhir.search.parse import Criterion, split_escaped, split_prefix, unescape
@@ -182,23 +183,68 @@ def _token_match(t: Any, value: str, modifier: str | None, *, sealed: bool = Fal
 
 
 def _reference_match(t: Any, value: str, crit: Criterion, env: Env) -> ColumnElement[bool]:
+    target = _reference_target(value, crit, env)
+    if isinstance(target, str):
+        return t.url == target
+    rtype, rid = target
+    if rtype is None:
+        return t.ref_id == rid
+    return and_(t.ref_type == rtype, t.ref_id == rid) if rtype else false()
+
+
+def _reference_target(value: str, crit: Criterion, env: Env) -> str | tuple[str | None, str]:
+    """What a reference value names: an absolute URL (not this server's), or ``(type, id)`` of a local
+    resource; the type is None when neither the value nor a ``:Type`` modifier gives it, and ``""``
+    when they contradict each other (nothing matches)."""
     value = unescape(value)
     type_mod = crit.modifier if crit.modifier and crit.modifier[0].isupper() else None
     if env.base_url and value.startswith(env.base_url + "/"):
         value = value[len(env.base_url) + 1 :]
     if "://" in value or value.startswith("urn:"):
-        return t.url == value.split("|", 1)[0]
+        return value.split("|", 1)[0]
     parts = value.split("/")
     if len(parts) in (2, 4) and parts[0][:1].isupper() and (len(parts) == 2 or parts[2] == "_history"):
-        rtype, rid = parts[0], parts[1]
-        if type_mod and type_mod != rtype:
-            return false()
-        return and_(t.ref_type == rtype, t.ref_id == rid)
+        return ("" if type_mod and type_mod != parts[0] else parts[0]), parts[1]
     if len(parts) != 1:
         raise _bad(f"invalid reference '{value}'", f"引用值格式无效：{value}")
-    if type_mod:
-        return and_(t.ref_type == type_mod, t.ref_id == value)
-    return t.ref_id == value
+    return type_mod, value
+
+
+def pinned_patient(types: tuple[str, ...], criteria: list[Criterion], env: Env) -> str | None:
+    """The one patient whose record holds every match of a search, when its own criteria say so: a
+    single-type search with an AND-term naming one local ``Patient/<id>`` through a parameter that places
+    the type in the Patient compartment (or ``patient``, which the R4 definitions write as such a
+    parameter restricted to Patient references, e.g. ``Observation.subject.where(resolve() is Patient)``).
+    Row access may then decide for that patient once instead of per row (``rhip.store.access``)."""
+    if len(types) != 1:
+        return None
+    members = compartment_params().get(types[0], ())
+    for crit in criteria:
+        plain = crit.type == "reference" and crit.rtype == types[0] and len(crit.values) == 1
+        if not plain or crit.chain or crit.has or crit.any_of or crit.modifier not in (None, "Patient"):
+            continue
+        if crit.code not in members and not _patient_form_of_member(crit, members):
+            continue
+        target = _reference_target(crit.values[0], crit, env)
+        if isinstance(target, tuple) and target[1]:
+            rtype, rid = target
+            only_patients = crit.param is not None and crit.param.target == ("Patient",)
+            if rtype == "Patient" or (rtype is None and only_patients):
+                return rid
+    return None
+
+
+def _patient_form_of_member(crit: Criterion, members: tuple[str, ...]) -> bool:
+    """``crit`` is ``<member expression>.where(resolve() is Patient)`` for a compartment parameter."""
+    expression = crit.param.expression if crit.param is not None else None
+    if not expression or not expression.endswith(".where(resolve() is Patient)"):
+        return False
+    inner = expression.removesuffix(".where(resolve() is Patient)")
+    for code in members:
+        member = registry().get(crit.rtype, code)
+        if member is not None and member.expression == inner:
+            return True
+    return False
 
 
 def date_range_ms(value: str, tz: tzinfo, name: str | None = None) -> tuple[int, int]:

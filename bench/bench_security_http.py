@@ -182,9 +182,12 @@ def source_tree() -> dict[str, Any]:
 
 
 def audit_events(db: Database) -> int:
-    """Rows of the audit chain: the real server appends one per request, the stubbed one none."""
+    """Audit events recorded, chained or still staged (decision 0025): the real server records one per
+    audited request, none for the others."""
     with psycopg.connect(db.raw) as conn:
-        row = conn.execute("SELECT count(*) FROM audit_events").fetchone()
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM audit_events) + (SELECT count(*) FROM audit_staging)"
+        ).fetchone()
     assert row is not None
     return int(row[0])
 

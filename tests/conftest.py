@@ -29,6 +29,9 @@ from rhip.store.schema import metadata
 # values written by one fixture must stay readable by the next).
 os.environ.setdefault("RHIP_FIELD_KEYS", KeyRing.generate("t1").to_text())
 os.environ.setdefault("RHIP_INDEX_KEY", os.urandom(32).hex())
+# No background settling of staged audit events (decision 0025) in tests: tests that tamper with the chain
+# must know what is in it; reading or verifying the trail settles, and test_audit_staging runs the thread.
+os.environ.setdefault("RHIP_AUDIT_SETTLE_MS", "0")
 configure_fields(KeyRing.from_text(os.environ["RHIP_FIELD_KEYS"]), bytes.fromhex(os.environ["RHIP_INDEX_KEY"]))
 
 PG_BASE = os.environ.get("RHIP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")

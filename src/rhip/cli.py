@@ -360,12 +360,13 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    from rhip.security.audit import load_key
     from rhip.store.audit_log import head
 
     settings = _settings(args)
     engine = _engine(settings)
     try:
-        seq, digest = head(engine)
+        seq, digest = head(engine, load_key(settings.audit_key, settings.data_dir))
     finally:
         engine.dispose()
     print(json.dumps({"seq": seq, "hash": digest}))

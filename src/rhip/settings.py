@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     Writes' entries are always durable with the write (decision 0013)."""
     audit_key: str = Field(default="", repr=False)
     """HMAC-SM3 key of the audit chain; empty means a random key kept in ``<data_dir>/audit.key``."""
+    audit_settle_ms: int = 200
+    """PostgreSQL: a read's event, staged with the read, is chained this long after it by a background
+    thread (decision 0025); 0: only when the trail is read or verified."""
     token_ttl_seconds: int = 3600
     jwt_secret: str = Field(default="", repr=False)
     """HMAC key for access tokens; empty means a random key stored in ``<data_dir>/jwt.key``."""

@@ -325,13 +325,14 @@ def test_appends_from_several_processes_and_rollbacks_keep_one_chain(
         assert report.ok, report.problems
         assert report.entries == report.head == 2 + 3 * 3 + 2
         if engine.dialect.name == "postgresql":
-            # One process appending in turn links to the head it remembers: one statement, no lock
-            # taken first. After a foreign append or a rollback the guard fails and the lock is taken.
+            # Requests stage their events (decision 0025): none takes the head's lock; settling does.
             before = len(locks)
             for _ in range(5):
                 _read(repo)
+                _read(other)
             assert len(locks) == before
             assert _verify(repo, engine).ok
+            assert len(locks) == before + 1
     finally:
         other_engine.dispose()
 
@@ -340,8 +341,8 @@ def test_appends_from_several_processes_and_rollbacks_keep_one_chain(
 def test_identical_events_of_two_processes_are_two_entries(
     repo: Repository, engine: Engine, settings: Any, read: bool
 ) -> None:
-    # Two identical requests (same agent, query and millisecond) on two processes that both know the
-    # same chain head: their events hash alike, so only the guard's own verdict may decide who appended.
+    # Two identical requests (same agent, query and millisecond) on two processes: their events render
+    # alike and must still be two entries of one chain.
     other = make_engine(engine.url.render_as_string(hide_password=False))
     try:
         record = audit.record_from(audit.Collector(), RequestContext.system("test"), 1, "0", "same")
@@ -355,10 +356,8 @@ def test_identical_events_of_two_processes_are_two_entries(
                     audit_log.append(conn, repo.audit_key, [record])
                     conn.commit()
 
-        append_on(engine)
-        audit_log._heads[other] = audit_log._heads[engine]  # both processes remember the same head
-        append_on(engine)
-        append_on(other)  # same head remembered, same event: the same hash as the entry just written
+        for e in (engine, engine, other):
+            append_on(e)
         report = _verify(repo, engine)
         assert report.ok, report.problems
         assert report.entries == 3
@@ -366,8 +365,8 @@ def test_identical_events_of_two_processes_are_two_entries(
         other.dispose()
 
 
-def test_a_read_event_is_stored_exactly_whatever_its_text(repo: Repository, engine: Engine) -> None:
-    # A read's event leaves as one message with its values written as SQL literals (PostgreSQL):
+def test_an_event_is_stored_exactly_whatever_its_text(repo: Repository, engine: Engine) -> None:
+    # A read's event is staged by one message with the record written as an SQL literal (PostgreSQL):
     # quotes, backslashes, percent signs and Chinese text must arrive unchanged, or the chain breaks.
     odd = "doctor's \\ 100% 张三 '); DROP TABLE audit_events; --"
     ctx = RequestContext(subject=odd, kind="user", role="clinician", organization="o'1")
@@ -375,20 +374,26 @@ def test_a_read_event_is_stored_exactly_whatever_its_text(repo: Repository, engi
     collector.query("search-type", f"Patient?name={odd}")
     collector.note("read", "Patient", "p-1", None)
     record = audit.record_from(collector, ctx, 1, "0", "")
-    for _ in range(2):  # the first links pessimistically, the second optimistically (one message)
+    for read in (True, False):
         with engine.connect() as conn:
             conn.begin()
-            seq = audit_log.append_and_commit(conn, repo.audit_key, record)
+            if read:
+                audit_log.append_and_commit(conn, repo.audit_key, record)
+            else:
+                audit_log.append(conn, repo.audit_key, [record])
+                conn.commit()
     with engine.connect() as conn:
-        stored = audit_log.read(conn, seq)
-        agent = conn.exec_driver_sql(f"SELECT agent FROM audit_events WHERE seq = {seq}").scalar_one()
-    assert stored == audit.render(seq, record)
-    assert agent == odd
+        stored = audit_log.search(conn, agent=odd)
+        agents = conn.exec_driver_sql("SELECT agent FROM audit_events").scalars().all()
+    assert [content for _, content in stored] == [audit.render(seq, record) for seq, _ in stored]
+    assert len(stored) == 2
+    assert agents == [odd, odd]
     assert _verify(repo, engine).ok
 
 
 def _audit_inserts_fail(engine: Engine, on: bool) -> None:
-    """Make every insert into the audit trail fail (a full disk, a broken trigger...), or stop it."""
+    """Make every insert into the audit trail fail (a full disk, a broken trigger...), or stop it: on
+    PostgreSQL where events are staged (decision 0025), on SQLite where they are chained."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             if on:
@@ -397,11 +402,11 @@ def _audit_inserts_fail(engine: Engine, on: bool) -> None:
                     "$$ BEGIN RAISE EXCEPTION 'audit trail unavailable'; END $$"
                 )
                 conn.exec_driver_sql(
-                    "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_events "
+                    "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_staging "
                     "FOR EACH ROW EXECUTE FUNCTION audit_refuse()"
                 )
             else:
-                conn.exec_driver_sql("DROP TRIGGER audit_refuse ON audit_events")
+                conn.exec_driver_sql("DROP TRIGGER audit_refuse ON audit_staging")
                 conn.exec_driver_sql("DROP FUNCTION audit_refuse()")
         elif on:
             conn.exec_driver_sql(
@@ -414,7 +419,7 @@ def _audit_inserts_fail(engine: Engine, on: bool) -> None:
 
 def test_no_data_leaves_when_its_audit_event_cannot_be_written(api: Any, engine: Engine) -> None:
     pid = api.post("/Patient", json=patient()).headers["Location"].split("/")[4]
-    assert api.get(f"/Patient/{pid}").status_code == 200  # this process now links reads optimistically
+    assert api.get(f"/Patient/{pid}").status_code == 200
     _audit_inserts_fail(engine, True)
     try:
         for url in (f"/Patient/{pid}", f"/Patient?_id={pid}", f"/Patient/{pid}/$everything"):

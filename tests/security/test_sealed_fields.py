@@ -24,8 +24,8 @@ from rhip.security import fields
 from rhip.security.context import RequestContext
 from rhip.security.crypto import KeyRing
 from rhip.settings import Settings
-from rhip.store import bulk
-from rhip.store.audit_tables import audit_events
+from rhip.store import audit_log, bulk
+from rhip.store.audit_tables import audit_events, audit_staging
 from rhip.store.quality_tables import validation_issues
 from rhip.store.repository import Repository
 from rhip.store.reseal import keys_in_use, reseal
@@ -73,6 +73,7 @@ def raw_text(engine: Engine) -> str:
         mpi_keys.c.sort,
         validation_issues.c.diagnostics,
         audit_events.c.content,
+        audit_staging.c.data,
     ]
     parts = []
     with engine.connect() as conn:
@@ -150,6 +151,11 @@ def test_mrn_search_unchanged(api: Any) -> None:
 def test_audit_trail_masks_searched_numbers(api: Any, engine: Engine) -> None:
     api.post("/Patient", json=patient())
     api.get(f"/Patient?identifier={ID_SYSTEM}|{RIC}&phone={PHONE}")
+    api.get(f"/Patient?identifier={RIC.lower()}")  # without a system: masked by the parameter's name
+    stored = raw_text(engine)  # the event staged (PostgreSQL) or chained (SQLite)
+    assert RIC not in stored
+    assert PHONE not in stored
+    audit_log.settle(engine)
     with engine.connect() as conn:
         trail = "\n".join(str(c) for (c,) in conn.execute(select(audit_events.c.content)))
     assert RIC not in trail
@@ -157,6 +163,8 @@ def test_audit_trail_masks_searched_numbers(api: Any, engine: Engine) -> None:
     queries = [e["query"] for ev in map(json.loads, trail.splitlines()) for e in ev.get("entity", []) if "query" in e]
     decoded = [base64.b64decode(q).decode() for q in queries]
     assert any(f"{RIC[:6]}********{RIC[-4:]}" in q and "139****5678" in q for q in decoded), decoded
+    assert f"Patient?identifier={RIC[:6]}********{RIC[-4:].lower()}" in decoded
+    assert not any(RIC in q.upper() for q in decoded)
 
 
 def test_findings_mask_invalid_numbers(api: Any, engine: Engine) -> None:

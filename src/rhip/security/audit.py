@@ -173,6 +173,25 @@ def record_from(
     )
 
 
+_CTX_FIELDS = ("subject", "kind", "role", "organization", "purpose", "request_id")
+"""The parts of a RequestContext an event renders (``render``): all a staged event keeps of it."""
+
+
+def encode_record(rec: AuditRecord) -> str:
+    """A record as JSON text, to be rendered and chained later (``decode_record``; decision 0025)."""
+    ctx = {k: getattr(rec.ctx, k) for k in _CTX_FIELDS if getattr(rec.ctx, k) is not None}
+    data = [rec.ts, rec.kind, rec.action, rec.outcome, ctx, rec.subtypes, rec.entities, rec.patients]
+    return fjson.dumps([*data, rec.queries, rec.description]).decode()
+
+
+def decode_record(text: str) -> AuditRecord:
+    """The record ``encode_record`` wrote; it renders to the same event."""
+    ts, kind, action, outcome, ctx, subtypes, entities, patients, queries, description = fjson.loads(text)
+    return AuditRecord(
+        ts, kind, action, outcome, RequestContext(**ctx), subtypes, entities, patients, queries, description
+    )
+
+
 def outcome_for(status: int | None) -> str:
     """AuditEvent outcome for an HTTP-like status (None = success)."""
     if status is None or status < 400:

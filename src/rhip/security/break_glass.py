@@ -20,6 +20,7 @@ from rhip.canonical import CANONICAL
 from rhip.fhir import json as fjson
 from rhip.security.context import RequestContext
 from rhip.security.policy import Access
+from rhip.store import audit_log
 from rhip.store.access_tables import access_grants
 from rhip.store.audit_tables import audit_events
 from rhip.store.repository import Repository, format_instant
@@ -126,6 +127,7 @@ def report(repo: Repository, ctx: RequestContext, *, since_ms: int | None = None
     ``ctx`` must be allowed to read AuditEvent (auditors, system jobs); a row-restricted reader
     (a resident) gets the grants on their own record only.
     """
+    audit_log.settle(repo.engine, repo.audit_key)  # the grants' events, if any are still staged
     with repo.unit(ctx, write=False) as unit:
         unit.authorize(Access.READ, "AuditEvent")
         unit.audit.query("search-type", f"break-glass report since={'' if since_ms is None else since_ms}")

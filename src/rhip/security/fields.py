@@ -263,9 +263,13 @@ def _mask_term(value: str) -> str:
 
 
 def mask_query(text: str) -> str:
-    """A search query string with the values of identifier / phone parameters masked (the audit trail
-    keeps what was searched for without storing the numbers; hash-chained entries cannot be re-sealed
-    when keys rotate, so they are masked rather than encrypted)."""
+    """A search query string (``name=value&…``, optionally after ``Type?``) with the values of
+    identifier / phone parameters masked (the audit trail keeps what was searched for without storing the
+    numbers; hash-chained entries cannot be re-sealed when keys rotate, so they are masked rather than
+    encrypted)."""
+    path, question, query = text.partition("?")
+    if question and "=" not in path and "&" not in path:  # ``Patient?…``: the parameters follow
+        return f"{path}?{mask_query(query)}"
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False)
     except ValueError:

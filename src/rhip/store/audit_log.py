@@ -1,21 +1,25 @@
-"""Appending to and verifying the audit chain (decision 0013).
+"""Appending to and verifying the audit chain (decisions 0013, 0025).
 
-Appends lock the chain head row (``UPDATE audit_head …`` takes the row lock on PostgreSQL; SQLite
-writers are serialised anyway), number entries gaplessly, link each to the previous one with
-``rhip.security.audit.link`` and move the head, all inside the caller's transaction: the entries
-commit or vanish together with the action they describe.
+The chain: entries numbered gaplessly under a lock on the head row (``audit_head``; ``UPDATE … RETURNING``
+takes the row lock on PostgreSQL, SQLite serialises writers anyway), each linked to the previous one with
+``rhip.security.audit.link``, the head moved with them.
 
-On PostgreSQL one event (every request's case) is first appended *optimistically*: linked to the head
-this process last wrote or saw, by one call of ``rhip_audit_append`` (migration 0011) that locks the head,
-appends only if it still is that ``(seq, hash)`` and reports whether it did. The guard, not the
-remembered head, is what keeps the chain right: if another process appended in between (or the
-remembered append rolled back), nothing is appended and the transaction, now holding the head's lock and
-knowing it, appends with a second statement. One round trip instead of two when a process appends in
-turn, as each request of a busy node's worker mostly does (decision 0013).
+SQLite appends every event to the chain inside the caller's transaction. PostgreSQL *stages* it there
+instead (``audit_staging``: the record as JSON, one heap insert, sent with a read's COMMIT in one message)
+and ``settle`` chains staged events in batches, in staging order: by a background thread of the process
+that staged them (``Settings.audit_settle_ms`` later), and before anything reads the trail (``search``,
+``read``, ``head``, ``verify``), so what they show is never missing a committed event. An event still
+commits or vanishes with the action it describes; only its number and link come later (decision 0025:
+one round trip and one heap insert per request instead of a locked head, three index inserts and a
+PL/pgSQL call — the largest part of the audit overhead of a small search).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +27,13 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
-from rhip.security.audit import GENESIS, AuditRecord, link, patients_of, render
+from rhip.security.audit import GENESIS, AuditRecord, decode_record, encode_record, link, patients_of, render
 from rhip.store import dialect
 from rhip.store.audit_tables import audit_events, audit_head, audit_patients
+
+log = logging.getLogger(__name__)
 
 _CHAIN = 0
 
@@ -47,7 +54,7 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
 
 
 _heads: WeakKeyDictionary[Engine, tuple[int, str]] = WeakKeyDictionary()
-"""The chain head each engine's last append left (or found): a hint for the optimistic append only."""
+"""The chain head each engine's last settle left (reported, not relied on: ``settle`` locks the head)."""
 
 
 @dataclass(slots=True)
@@ -73,70 +80,153 @@ def _linked(key: bytes, head: tuple[int, str], records: Sequence[AuditRecord]) -
 
 
 def append(conn: Connection, key: bytes, records: Sequence[AuditRecord], *, relaxed: bool = False) -> list[int]:
-    """Append events in order inside the caller's transaction; returns their sequence numbers.
+    """Record events in order inside the caller's transaction; returns their sequence numbers (SQLite) or
+    nothing (PostgreSQL: staged, numbered when ``settle`` chains them).
 
     ``relaxed``: the transaction commits without waiting for the WAL flush (a read's event, decision
-    0013; PostgreSQL only). PostgreSQL: one round trip when the optimistic append holds (module
-    docstring), else two: the same statement has locked and read the head, and a second one inserts
-    the events and their patient index rows and moves the head (``dialect.write_audit``).
-    """
+    0013; PostgreSQL only)."""
     if not records:
         return []
-    known = _heads.get(conn.engine)
-    head = None
-    if known is not None and len(records) == 1 and dialect.is_postgres(conn):
-        linked = _linked(key, known, records)
-        appended, head = _guarded(conn, linked, known, relaxed, commit=False)
-        if appended:
-            return [linked.events[0][0]]
-    return _append_locked(conn, key, records, relaxed, head)
-
-
-def append_and_commit(conn: Connection, key: bytes, record: AuditRecord, *, relaxed: bool = False) -> int:
-    """Append the event of a unit that wrote nothing and commit its transaction; returns the sequence
-    number. PostgreSQL: the optimistic append and the COMMIT leave in one message (one round trip);
-    should the guard fail, the read's transaction has committed without its event, which is then
-    appended in a second transaction, linked to the head that statement found, before returning (as
-    decision 0013 does for every read on SQLite): the caller returns no data before its event is in
-    the chain either way."""
-    known = _heads.get(conn.engine)
-    if known is not None and dialect.is_postgres(conn):
-        for _ in range(3):
-            linked = _linked(key, known, [record])
-            appended, head = _guarded(conn, linked, known, relaxed, commit=True)
-            if appended:
-                return int(linked.events[0][0])
-            conn.begin()
-            if head is None:
-                break
-            known = head
-    seq = append(conn, key, [record], relaxed=relaxed)[0]
-    conn.commit()
-    return seq
-
-
-def _guarded(
-    conn: Connection, linked: _Linked, known: tuple[int, str], relaxed: bool, *, commit: bool
-) -> tuple[bool, tuple[int, str] | None]:
-    event, patients = linked.events[0], [p for _, p in linked.patients]
-    appended, head = dialect.write_audit_guarded(conn, event, patients, (*known, _CHAIN), relaxed, commit=commit)
-    if appended:
-        _heads[conn.engine] = linked.head
-    elif head is not None:
-        _heads[conn.engine] = head
-    return appended, head
-
-
-def _append_locked(
-    conn: Connection, key: bytes, records: Sequence[AuditRecord], relaxed: bool, head: tuple[int, str] | None = None
-) -> list[int]:
-    """The pessimistic append: ``head`` is the current head when the caller already holds its lock."""
-    if relaxed and head is None:
-        dialect.relax_commit(conn)  # else the guarded statement has set it
-    linked = _linked(key, head or _lock_head(conn), records)
+    if dialect.is_postgres(conn):
+        if relaxed:
+            dialect.relax_commit(conn)
+        dialect.stage_audit(conn, [encode_record(r) for r in records])
+        _staged(conn.engine, key)
+        return []
+    linked = _linked(key, _lock_head(conn), records)
     dialect.write_audit(conn, linked.events, linked.patients, (*linked.head, _CHAIN))
-    _heads[conn.engine] = linked.head
     return [e[0] for e in linked.events]
+
+
+def append_and_commit(conn: Connection, key: bytes, record: AuditRecord, *, relaxed: bool = False) -> None:
+    """Record the event of a unit that wrote nothing and commit its transaction. PostgreSQL: staged by
+    the same message as the COMMIT (one round trip)."""
+    if dialect.is_postgres(conn):
+        dialect.stage_audit_and_commit(conn, encode_record(record), relaxed)
+        _staged(conn.engine, key)
+        return
+    append(conn, key, [record], relaxed=relaxed)
+    conn.commit()
+
+
+SETTLE_BATCH = 2000
+"""Staged events chained per transaction by ``settle``."""
+_YIELD_EVERY = 8
+"""Events rendered and linked between two releases of the GIL: a background settle of a busy server's
+batch (≈ 50 µs of Python per event under load) must not hold up its requests for milliseconds."""
+
+_keys: WeakKeyDictionary[Engine, tuple[bytes, float]] = WeakKeyDictionary()
+"""The chain key and background settling delay (seconds; 0: none) each engine's repository uses."""
+
+
+def use_key(engine: Engine, key: bytes, settle_after: float) -> None:
+    """Let ``settle`` chain the staged events of ``engine`` with ``key`` (the repository registers its own),
+    and, when ``settle_after`` > 0, a background thread do so that many seconds after a read stages one."""
+    _keys[engine] = (key, settle_after)
+
+
+def settle(engine: Engine, key: bytes | None = None, *, wait_ms: int = 200) -> int:
+    """Chain every staged event (PostgreSQL; decision 0025): under the head's lock, take the staged events
+    in staging order, number, render and link them after the head, insert them with their patient rows,
+    move the head and delete them from staging, one transaction per ``SETTLE_BATCH``. Returns how many.
+
+    Waits at most ``wait_ms`` for the head (another settler, or a write appending) and then leaves the
+    rest to whoever holds it or settles next (0 chained). Without ``key`` the registered one is used;
+    with none known nothing is chained: only a holder of the key can extend the chain."""
+    if not dialect.is_postgres(engine):
+        return 0
+    if key is None:
+        key = _keys.get(engine, (b"", 0.0))[0]
+        if not key:
+            return 0
+    done = 0
+    while True:
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
+                head = _lock_head(conn)
+                rows = conn.exec_driver_sql(
+                    "DELETE FROM audit_staging WHERE id IN (SELECT id FROM audit_staging ORDER BY id LIMIT %s) "
+                    "RETURNING id, data",
+                    (SETTLE_BATCH,),
+                ).all()
+                if not rows:
+                    return done
+                dialect.relax_commit(conn)  # the staged rows stay until this commits: nothing is lost
+                linked = _Linked([], [], head)
+                staged = sorted(rows)
+                for start in range(0, len(staged), _YIELD_EVERY):
+                    if start:
+                        time.sleep(0)  # let request threads have the GIL between small chunks
+                    chunk = [decode_record(r.data) for r in staged[start : start + _YIELD_EVERY]]
+                    part = _linked(key, linked.head, chunk)
+                    linked.events += part.events
+                    linked.patients += part.patients
+                    linked.head = part.head
+                dialect.write_audit(conn, linked.events, linked.patients, (*linked.head, _CHAIN))
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available: the head is busy
+                return done
+            raise
+        _heads[engine] = linked.head
+        done += len(rows)
+        if len(rows) < SETTLE_BATCH:
+            return done
+
+
+_settlers: WeakKeyDictionary[Engine, _Settler] = WeakKeyDictionary()
+_settlers_lock = threading.Lock()
+
+
+def _staged(engine: Engine, key: bytes) -> None:
+    """A read staged an event on ``engine``: wake (or start) its background settler."""
+    known = _keys.get(engine)
+    after = known[1] if known is not None else 0.0
+    if known is None:
+        _keys[engine] = (key, after)
+    if after <= 0:
+        return
+    settler = _settlers.get(engine)
+    if settler is None or not settler.is_alive():
+        with _settlers_lock:
+            settler = _settlers.get(engine)
+            if settler is None or not settler.is_alive():
+                settler = _Settler(engine, after)
+                _settlers[engine] = settler
+                settler.start()
+    settler.wake.set()
+
+
+class _Settler(threading.Thread):
+    """Chains what reads of this process staged, ``after`` seconds after the first of a batch; ends when
+    nothing was staged for a minute or its engine is gone (the next staged read starts another)."""
+
+    IDLE = 60.0
+    VACUUM_EVERY = 20_000
+
+    def __init__(self, engine: Engine, after: float) -> None:
+        super().__init__(name="rhip-audit-settler", daemon=True)
+        self.engine = weakref.ref(engine)
+        self.after = after
+        self.wake = threading.Event()
+        self.since_vacuum = 0
+
+    def run(self) -> None:
+        while self.wake.wait(self.IDLE):
+            time.sleep(self.after)  # let a batch gather
+            self.wake.clear()
+            engine = self.engine()
+            if engine is None:
+                return
+            try:
+                self.since_vacuum += settle(engine)
+                if self.since_vacuum >= self.VACUUM_EVERY:  # a queue table: keep it small without autovacuum
+                    self.since_vacuum = 0
+                    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                        conn.exec_driver_sql("VACUUM audit_staging")
+            except Exception:  # the events stay staged; the next settle chains them
+                log.exception("settling staged audit events failed")
+            del engine
 
 
 @dataclass(slots=True)
@@ -179,9 +269,11 @@ def _rows(engine: Engine, batch: int) -> Iterator[Any]:
         last = rows[-1].seq
 
 
-def head(engine: Engine) -> tuple[int, str]:
-    """The chain's last link ``(seq, hash)``: copies kept elsewhere (an *anchor*) let ``verify`` detect
-    a truncated tail even when the head row was rewritten to match."""
+def head(engine: Engine, key: bytes | None = None) -> tuple[int, str]:
+    """The chain's last link ``(seq, hash)``, staged events chained first (``settle``): copies kept
+    elsewhere (an *anchor*) let ``verify`` detect a truncated tail even when the head row was rewritten
+    to match."""
+    settle(engine, key)
     with engine.connect() as conn:
         row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.chain == _CHAIN)).first()
     return (0, GENESIS) if row is None else (int(row.seq), str(row.hash))
@@ -190,7 +282,9 @@ def head(engine: Engine) -> tuple[int, str]:
 def verify(engine: Engine, key: bytes, *, batch: int = 5000, anchor: tuple[int, str] | None = None) -> Verification:
     """Walk the whole chain: contiguous numbering, every link recomputed with the key, the patient
     index equal to each event's patients, the head pointing at the last entry, and (given an anchor
-    taken earlier) the anchored entry still present with the same hash."""
+    taken earlier) the anchored entry still present with the same hash. Staged events are chained first
+    (``settle``)."""
+    settle(engine, key)
     out = Verification()
     prev, expected = GENESIS, 1
     anchored = anchor is None or anchor[0] == 0
@@ -232,7 +326,9 @@ def search(
     before_seq: int | None = None,
     count: int = 50,
 ) -> list[tuple[int, str]]:
-    """Events newest first as ``(seq, AuditEvent JSON)``, keyset-paged by ``before_seq``."""
+    """Events newest first as ``(seq, AuditEvent JSON)``, keyset-paged by ``before_seq``; staged events
+    are chained first (``settle``, with the engine's registered key)."""
+    settle(conn.engine)
     e = audit_events.c
     stmt = select(e.seq, e.content)
     if patient is not None:
@@ -253,5 +349,6 @@ def search(
 
 
 def read(conn: Connection, seq: int) -> str | None:
+    settle(conn.engine)
     row = conn.execute(select(audit_events.c.content).where(audit_events.c.seq == seq)).first()
     return None if row is None else str(row.content)

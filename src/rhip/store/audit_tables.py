@@ -3,12 +3,13 @@
 ``audit_events`` holds one FHIR AuditEvent per request, in a gapless sequence chained with keyed SM3
 hashes; ``audit_head`` is the chain's last link (the row writers lock); ``audit_patients`` indexes
 events by the residents whose data they touched ("who accessed my record") and is itself checked
-against the hashed content by ``rhip audit verify``.
+against the hashed content by ``rhip audit verify``. ``audit_staging`` (PostgreSQL, decision 0025) holds
+read events written with their reads but not yet chained: no index, so staging one is a single heap insert.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, SmallInteger, String, Table, Text
+from sqlalchemy import BigInteger, Column, Identity, Index, SmallInteger, String, Table, Text
 
 from rhip.store.schema import metadata
 
@@ -43,3 +44,12 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+audit_staging = Table(
+    "audit_staging",
+    metadata,
+    Column("id", BigInteger, Identity(), nullable=False),
+    Column("data", Text, nullable=False),
+)
+"""Events staged in the transaction of their read (``rhip.security.audit.encode_record``), in staging order;
+``rhip.store.audit_log.settle`` chains and removes them."""

@@ -213,91 +213,42 @@ def relax_commit(conn: Connection) -> None:
 
 
 _AUDIT_COLUMNS = "seq, ts, kind, action, outcome, agent, content, prev, hash"
-_AUDIT_CALL = (
-    "SELECT appended, head_seq, head_hash FROM rhip_audit_append("
-    "%s::smallint, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::text[], %s)"
-)
 
 
-def _literal(driver: psycopg.Connection[Any], value: object) -> bytes:
-    """A value of the audit call as an SQL literal: strings quoted by libpq (``PQescapeLiteral``, which
-    knows the connection's encoding and quoting rules), numbers and booleans as themselves. 10× cheaper
-    than composing the message with ``psycopg.sql.Literal`` (≈ 3 vs 33 µs per event), on every read's
-    path. Only the types the call has are accepted."""
-    if isinstance(value, bool):
-        return b"true" if value else b"false"
-    if isinstance(value, int):
-        return str(value).encode()
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("NUL character in an audit value")
-        return psycopg.pq.Escaping(driver.pgconn).escape_literal(value.encode(driver.info.encoding))
-    if isinstance(value, list):
-        return b"ARRAY[" + b",".join(_literal(driver, v) for v in value) + b"]"
-    raise TypeError(f"not an audit call value: {type(value).__name__}")
+def _quoted(driver: psycopg.Connection[Any], text: str) -> bytes:
+    """``text`` as an SQL string literal, quoted by libpq (``PQescapeLiteral``, which knows the connection's
+    encoding and quoting rules): ≈ 3 µs, against ≈ 33 µs composing the message with ``psycopg.sql``."""
+    if "\x00" in text:
+        raise ValueError("NUL character in an audit record")
+    return psycopg.pq.Escaping(driver.pgconn).escape_literal(text.encode(driver.info.encoding))
 
 
-def write_audit_guarded(
-    conn: Connection,
-    event: tuple[Any, ...],
-    patients: list[str],
-    expect: tuple[int, str, int],
-    relaxed: bool,
-    *,
-    commit: bool = False,
-) -> tuple[bool, tuple[int, str] | None]:
-    """PostgreSQL: append one event linked to ``expect`` (the head as last known: seq, hash, chain),
-    unless the head has moved: ``rhip_audit_append`` (migration 0011), one round trip. Returns whether
-    it appended, and the head it found (locked by this transaction until it ends; None: no head row
-    yet).
+def stage_audit(conn: Connection, records: list[str]) -> None:
+    """PostgreSQL: stage events (``rhip.security.audit.encode_record``) in the caller's transaction
+    (decision 0025)."""
+    conn.exec_driver_sql("INSERT INTO audit_staging (data) VALUES (%s)", [(r,) for r in records])
 
-    The head is read ``FOR UPDATE``: after waiting for a concurrent appender, that is its newest
-    committed version (READ COMMITTED), so a stale ``expect`` can only make the append not happen,
-    never fork the chain. Whether the guard held is returned, not inferred from the head afterwards:
-    two identical events (same agent, query and millisecond) linked to the same head hash alike.
-    ``relaxed`` also sets ``synchronous_commit = off`` for the transaction (``relax_commit``).
-    ``commit``: send the call and the transaction's COMMIT together (one round trip); the transaction
-    commits whether or not the event was appended, so only a unit that wrote nothing may ask for it.
-    """
-    old_seq, old_hash, chain = expect
-    params = (chain, old_seq, old_hash, *event, patients, relaxed)
-    if not commit:
-        row = conn.exec_driver_sql(_AUDIT_CALL, params).first()
-    else:
-        # One simple-protocol message "<call>; COMMIT" (pipeline mode would need a second Sync round
-        # trip to leave it). An error in the call aborts the rest of the message, COMMIT included, and
-        # is raised here like any other.
-        driver = conn.connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        message = _AUDIT_CALL.encode() % tuple(_literal(driver, p) for p in params) + b"; COMMIT"
-        with driver.cursor() as cursor:
-            cursor.execute(message)
-            row = cursor.fetchone()
-        conn.commit()  # SQLAlchemy's side of the transaction; the driver has nothing left to commit
-    if row is None or row[1] is None:
-        return False, None
-    return bool(row[0]), (int(row[1]), str(row[2]))
+
+def stage_audit_and_commit(conn: Connection, data: str, relaxed: bool) -> None:
+    """PostgreSQL: write a read's event (``rhip.security.audit.encode_record``) to ``audit_staging`` and commit
+    the read's transaction, in one message (one round trip): ``[SET LOCAL synchronous_commit = off;]
+    INSERT …; COMMIT``, the value quoted by libpq (``_quoted``). An error in the insert aborts the rest of
+    the message, COMMIT included, and is raised here (decision 0025)."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    relax = b"SET LOCAL synchronous_commit = off; " if relaxed else b""
+    insert = b"INSERT INTO audit_staging (data) VALUES (" + _quoted(driver, data) + b"); COMMIT"
+    with driver.cursor() as cursor:
+        cursor.execute(relax + insert)
+    conn.commit()  # SQLAlchemy's side of the transaction; the driver has nothing left to commit
 
 
 def write_audit(
     conn: Connection, events: list[tuple[Any, ...]], patients: list[tuple[int, str]], head: tuple[int, str, int]
 ) -> None:
-    """Insert audit events and their patient index rows and move the chain head.
-
-    PostgreSQL: one statement (data-modifying CTEs), as the append sits on every request's path;
-    SQLite: three executemany calls in the same transaction (in-process, no round trips to save).
-    """
+    """Insert chained audit events and their patient index rows and move the chain head (the caller
+    holds its lock)."""
     seq, digest, chain = head
-    if is_postgres(conn) and len(events) == 1:
-        event = events[0]
-        conn.exec_driver_sql(
-            f"WITH e AS (INSERT INTO audit_events ({_AUDIT_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)), "
-            "p AS (INSERT INTO audit_patients (seq, patient) SELECT %s, unnest(%s::text[])) "
-            "UPDATE audit_head SET seq = %s, hash = %s WHERE chain = %s",
-            (*event, event[0], [p for _, p in patients], seq, digest, chain),
-        )
-        return
     insert_many(conn, "audit_events", tuple(_AUDIT_COLUMNS.split(", ")), events)
     insert_many(conn, "audit_patients", ("seq", "patient"), patients)
     mark = placeholder(conn)

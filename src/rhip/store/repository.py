@@ -170,6 +170,7 @@ class Repository:
         self.base_url = settings.base_url.rstrip("/") or None
         self.sources = SourceSettings(engine, settings.validation_default)
         self.audit_key = load_key(settings.audit_key, settings.data_dir)
+        audit_log.use_key(engine, self.audit_key, settings.audit_settle_ms / 1000)
         self.field_keys = configure_from(settings.field_keys, settings.data_dir, settings.index_key)
         """Seals ID numbers and phones in stored content and indexes (process-wide, decision 0019)."""
 

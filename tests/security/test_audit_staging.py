@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
 from rhip.fhir.search.parse import parse_query
+from rhip.security.audit import load_key
 from rhip.security.context import RequestContext
 from rhip.settings import Settings
 from rhip.store import audit_log
@@ -117,3 +121,24 @@ def test_a_staged_event_renders_as_its_record(pg: Engine, repo: Repository) -> N
         [(seq, content)] = audit_log.search(conn, count=10)
     assert f'"id":"{seq}"' in content
     assert '"subtype":[{"system":"http://hl7.org/fhir/restful-interaction","code":"search-type"}]' in content
+
+
+def test_a_process_chains_what_it_staged_before_it_exits(pg: Engine, tmp_path: Path) -> None:
+    """A command (``rhip import``, a stopping server) does not leave its staged events behind, even when
+    its background settler would only have run much later."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from rhip.security.context import RequestContext\n"
+        "from rhip.settings import Settings\n"
+        "from rhip.store.db import make_engine\n"
+        "from rhip.store.repository import Repository\n"
+        "repo = Repository(make_engine(sys.argv[1]), Settings(data_dir=Path(sys.argv[2]), audit_settle_ms=60000))\n"
+        "with repo.unit(RequestContext.system('test'), write=False) as unit:\n"
+        "    unit.history('Patient', count=1)\n"
+    )
+    url = pg.url.render_as_string(hide_password=False)
+    done = subprocess.run([sys.executable, "-c", script, url, str(tmp_path)], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert counts(pg) == (0, 1)
+    assert audit_log.verify(pg, load_key("", tmp_path)).ok

@@ -16,6 +16,7 @@ PL/pgSQL call — the largest part of the audit overhead of a small search).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -179,7 +180,7 @@ _settlers_lock = threading.Lock()
 
 
 def _staged(engine: Engine, key: bytes) -> None:
-    """A read staged an event on ``engine``: wake (or start) its background settler."""
+    """This process staged an event on ``engine``: wake (or start) its background settler."""
     known = _keys.get(engine)
     after = known[1] if known is not None else 0.0
     if known is None:
@@ -195,6 +196,17 @@ def _staged(engine: Engine, key: bytes) -> None:
                 _settlers[engine] = settler
                 settler.start()
     settler.wake.set()
+
+
+@atexit.register
+def _settle_at_exit() -> None:
+    """A command that staged events (``rhip import``, a stopping server) chains them before it exits,
+    rather than leaving them to the next settle of another process."""
+    for engine in list(_settlers.keys()):
+        try:
+            settle(engine)
+        except Exception as exc:  # the database may be gone; the events stay staged for the next settle
+            log.warning("staged audit events left for the next settle: %s", str(exc).splitlines()[0])
 
 
 class _Settler(threading.Thread):
@@ -224,7 +236,9 @@ class _Settler(threading.Thread):
                     self.since_vacuum = 0
                     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                         conn.exec_driver_sql("VACUUM audit_staging")
-            except Exception:  # the events stay staged; the next settle chains them
+            except DBAPIError as exc:  # e.g. the database is unreachable: the events stay staged
+                log.warning("settling staged audit events failed: %s", str(exc.orig).splitlines()[0])
+            except Exception:  # a bug: the events stay staged; the next settle chains them
                 log.exception("settling staged audit events failed")
             del engine
 

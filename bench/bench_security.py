@@ -282,10 +282,9 @@ def main() -> int:
                 section["search"] = {**info, **more, "queries": len(queries)}
                 section["search"].update(searches(repo, queries, hospital, args.queries, args.runs))
                 s = section["search"]
-                section["pass"] = (
-                    section.get("ingest", {}).get("overhead", 0) <= 0.15
-                    and s["access_overhead_p50"] <= 0.15
-                    and s["access_overhead_p95"] <= 0.15
+                # The docstring's targets, all of them (the total was left out up to session 8).
+                section["pass"] = section.get("ingest", {}).get("overhead", 0) <= 0.15 and all(
+                    s[f"{kind}_overhead_{p}"] <= 0.15 for kind in ("access", "total") for p in ("p50", "p95")
                 )
                 section["loadavg"] = [round(x, 2) for x in os.getloadavg()]
                 out[engine] = section

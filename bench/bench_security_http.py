@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Authorisation + audit overhead on the core search benchmark over HTTP (issue "Security and privacy").
 
-    .venv/bin/python bench/bench_security_http.py [--resources 1000000] [--queries 200] [--runs 3]
-                                                  [--ndjson-dir /work/bench-ndjson] [--db NAME [--keep-db]]
+    .venv/bin/python bench/bench_security_http.py [--engine postgresql|sqlite] [--resources N] [--queries 200]
+                                                  [--runs 3] [--ndjson-dir /work/bench-ndjson] [--db NAME [--keep-db]]
 
 What: the figure the issue names, "authorisation + audit overhead ≤ 15 % on the core ... search
 benchmarks", measured on bench_core's search section (figure 2) itself: the ≈ 1,000,000 resources of
@@ -64,6 +64,7 @@ from corebench import latency as bhttp
 from corebench.db import Database, Databases, analyze, machine_info, plain_pg, size_info
 from corebench.ndjson import Manifest, generate
 from corebench.serve import AUDIT_OFF_HEADER, AUDIT_SWITCH_ENV, NO_AUDIT_ENV
+from sqlalchemy import bindparam, text
 
 from rhip.security import tokens
 from rhip.security.context import RequestContext
@@ -82,30 +83,40 @@ TOKEN_TTL = 6 * 3600
 
 # -- data -------------------------------------------------------------------------------------------
 def database(dbs: Databases, args: argparse.Namespace, manifest: Manifest, nd: Path) -> tuple[Database, dict[str, Any]]:
-    """The core scale database: ``--db`` reused when it holds this NDJSON, else created, loaded, ANALYZEd."""
+    """The core scale database: ``--db`` reused when it holds this NDJSON, else created, loaded, ANALYZEd.
+    PostgreSQL: a database of the server; SQLite: ``<ndjson-dir>/<db>.sqlite``."""
     name = args.db or f"rhip_bench_sechttp_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(dbs.pg_admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"{dbs.pg_base}/{name}"
-    db = Database("postgresql", url, plain_pg(url), dbs.pg_admin, name)
+    if args.engine == "postgresql":
+        with psycopg.connect(dbs.pg_admin, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"{dbs.pg_base}/{name}"
+        db = Database("postgresql", url, plain_pg(url), dbs.pg_admin, name)
+    else:
+        path = args.ndjson_dir / f"{name}.sqlite"
+        exists = path.exists()
+        db = Database("sqlite", f"sqlite:///{path}", str(path), None, name)
     if not exists and not args.keep_db:
         dbs.made.append(db)  # dropped by dbs.close()
     migrate(db.engine)
     data_dir = args.data_dir or nd.parent / f"node-{name}"
-    info: dict[str, Any] = {"name": name, "created": not exists, "kept": exists or args.keep_db}
+    info: dict[str, Any] = {"name": name, "engine": args.engine, "created": not exists, "kept": exists or args.keep_db}
     info["data_dir"] = str(data_dir)
     ids = [manifest.patients[0]["id"], manifest.patients[-1]["id"]]
-    with psycopg.connect(db.raw) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM resources),"
-            " (SELECT count(*) FROM resources WHERE rtype = 'Patient' AND id = ANY(%s)),"
-            " (SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'resources')",
-            (ids,),
-        ).fetchone()
-    assert row is not None
-    held, found, was_analyzed = row
+    with db.engine.connect() as conn:
+        held = conn.execute(text("SELECT count(*) FROM resources")).scalar_one()
+        found = conn.execute(
+            text("SELECT count(*) FROM resources WHERE rtype = 'Patient' AND id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": ids},
+        ).scalar_one()
+        was_analyzed = args.engine == "sqlite" or bool(
+            conn.execute(
+                text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'resources'")
+            ).scalar()
+        )
     has_patients = found == len(ids)
     if held:
         if held != manifest.resources or not has_patients:
@@ -123,7 +134,7 @@ def database(dbs: Databases, args: argparse.Namespace, manifest: Manifest, nd: P
         return db, info
     log(f"bulk import of {manifest.resources:,} resources into {name} (rhip.store.bulk.load)")
     repo = Repository(db.engine, Settings(data_dir=data_dir, jwt_secret=bhttp.SECRET))
-    lines = _progress_lines(ndjson_lines(files_of(nd)), manifest.resources, "postgresql", [])
+    lines = _progress_lines(ndjson_lines(files_of(nd)), manifest.resources, args.engine, [])
     t0 = time.perf_counter()
     report = load(repo, lines, RequestContext.system("bench import"), workers=args.import_workers)
     secs = time.perf_counter() - t0
@@ -161,12 +172,13 @@ def requests_of(manifest: Manifest, template: str, n: int, seed: int) -> dict[st
 
 def care_organizations(db: Database, patients: set[str]) -> dict[str, str]:
     """For each patient, one organisation with a care relationship to it (the smallest id, deterministic)."""
-    with psycopg.connect(db.raw) as conn:
-        rows = conn.execute(
-            "SELECT patient, min(organization) FROM care_links WHERE patient = ANY(%s) GROUP BY patient",
-            (sorted(patients),),
-        ).fetchall()
-    return dict(rows)
+    query = text(
+        "SELECT patient, min(organization) FROM care_links WHERE patient IN :patients GROUP BY patient"
+    ).bindparams(bindparam("patients", expanding=True))
+    with db.engine.connect() as conn:
+        rows = conn.execute(query, {"patients": sorted(patients)}).all()
+    db.dispose()
+    return {str(p): str(o) for p, o in rows}
 
 
 def source_tree() -> dict[str, Any]:
@@ -184,12 +196,11 @@ def source_tree() -> dict[str, Any]:
 def audit_events(db: Database) -> int:
     """Audit events recorded, chained or still staged (decision 0025): the real server records one per
     audited request, none for the others."""
-    with psycopg.connect(db.raw) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM audit_events) + (SELECT count(*) FROM audit_staging)"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    with db.engine.connect() as conn:
+        n = conn.execute(text("SELECT (SELECT count(*) FROM audit_events) + (SELECT count(*) FROM audit_staging)"))
+        count = int(n.scalar_one())
+    db.dispose()
+    return count
 
 
 # -- measuring --------------------------------------------------------------------------------------
@@ -367,7 +378,19 @@ def servers(
 # -- main -------------------------------------------------------------------------------------------
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--resources", type=int, default=1_000_000, help="size of the core database (whole patients)")
+    ap.add_argument(
+        "--engine",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="storage engine of the served database (bench_core measures both)",
+    )
+    ap.add_argument(
+        "--resources",
+        type=int,
+        default=None,
+        help="size of the core database (whole patients); default as bench_core: 1,000,000 on PostgreSQL, "
+        "100,000 on SQLite",
+    )
     ap.add_argument("--queries", type=int, default=200, help="measured requests per kind per variant per run")
     ap.add_argument("--warmup-queries", type=int, default=20, help="unmeasured requests per kind per variant")
     ap.add_argument("--runs", type=int, default=3)
@@ -387,6 +410,8 @@ def main() -> int:
     ap.add_argument("--fixtures", type=Path, default=HERE.parent.parent / "shared" / "fixtures" / "synthea-r4")
     ap.add_argument("--results", type=Path, default=HERE / "results")
     args = ap.parse_args()
+    if args.resources is None:
+        args.resources = 1_000_000 if args.engine == "postgresql" else 100_000
     started = datetime.now().astimezone().isoformat(timespec="seconds")
     dbs = Databases(args.pg, args.ndjson_dir)
     t_start = time.perf_counter()

@@ -392,8 +392,8 @@ def test_an_event_is_stored_exactly_whatever_its_text(repo: Repository, engine: 
 
 
 def _audit_inserts_fail(engine: Engine, on: bool) -> None:
-    """Make every insert into the audit trail fail (a full disk, a broken trigger...), or stop it: on
-    PostgreSQL where events are staged (decision 0025), on SQLite where they are chained."""
+    """Make every insert into the audit trail fail (a full disk, a broken trigger...), or stop it (events
+    are first staged, decision 0025)."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             if on:
@@ -410,7 +410,7 @@ def _audit_inserts_fail(engine: Engine, on: bool) -> None:
                 conn.exec_driver_sql("DROP FUNCTION audit_refuse()")
         elif on:
             conn.exec_driver_sql(
-                "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_events "
+                "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_staging "
                 "BEGIN SELECT RAISE(ABORT, 'audit trail unavailable'); END"
             )
         else:

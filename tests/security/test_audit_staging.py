@@ -1,15 +1,17 @@
-"""Staged audit events (decision 0025, PostgreSQL): written with the action that caused them, chained by
-``settle`` — in the background, or before the trail is read — without losing or reordering any."""
+"""Staged audit events (decision 0025): written with the action that caused them, chained by ``settle`` —
+in the background, or before the trail is read — without losing or reordering any; on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from rhip.fhir.search.parse import parse_query
 from rhip.security.audit import load_key
@@ -17,22 +19,29 @@ from rhip.security.context import RequestContext
 from rhip.settings import Settings
 from rhip.store import audit_log
 from rhip.store.repository import Repository
-from rhip.store.schema import metadata
-
-# PostgreSQL only: SQLite chains every event in the transaction of its action, nothing is staged there.
 
 
-@pytest.fixture
-def pg(engines: dict[str, Engine]) -> Engine:
-    engine = engines["postgresql"]
+def _refuse_chain_inserts(engine: Engine, on: bool) -> None:
+    """Make inserts into the chain itself fail (not into staging), or stop it."""
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)} RESTART IDENTITY"))
-    return engine
-
-
-@pytest.fixture
-def repo(pg: Engine, settings: Settings) -> Repository:
-    return Repository(pg, settings)
+        if engine.dialect.name == "postgresql" and on:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'audit trail unavailable'; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_refuse()"
+            )
+        elif engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("DROP TRIGGER audit_refuse ON audit_events")
+            conn.exec_driver_sql("DROP FUNCTION audit_refuse()")
+        elif on:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_events "
+                "BEGIN SELECT RAISE(ABORT, 'audit trail unavailable'); END"
+            )
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_refuse")
 
 
 def counts(engine: Engine) -> tuple[int, int]:
@@ -48,82 +57,81 @@ def read(repo: Repository) -> None:
         unit.history("Patient", count=1)
 
 
-def test_requests_stage_their_events_and_reading_the_trail_chains_them(pg: Engine, repo: Repository) -> None:
+def test_requests_stage_their_events_and_reading_the_trail_chains_them(engine: Engine, repo: Repository) -> None:
     with repo.unit(RequestContext.system("test")) as unit:
         unit.create({"resourceType": "Patient", "name": [{"text": "罗勇"}]})
     read(repo)
-    assert counts(pg) == (2, 0)
-    with pg.connect() as conn:
+    assert counts(engine) == (2, 0)
+    with engine.connect() as conn:
         rows = audit_log.search(conn)
     assert [seq for seq, _ in rows] == [2, 1]  # newest first, in the order the requests happened
-    assert counts(pg) == (0, 2)
-    assert audit_log.verify(pg, repo.audit_key).ok
+    assert counts(engine) == (0, 2)
+    assert audit_log.verify(engine, repo.audit_key).ok
 
 
-def test_a_background_thread_chains_staged_events(pg: Engine, settings: Settings) -> None:
-    repo = Repository(pg, settings.model_copy(update={"audit_settle_ms": 20}))
+def test_a_background_thread_chains_staged_events(engine: Engine, settings: Settings) -> None:
+    repo = Repository(engine, settings.model_copy(update={"audit_settle_ms": 20}))
     try:
         for _ in range(3):
             read(repo)
         deadline = time.monotonic() + 5
-        while counts(pg) != (0, 3) and time.monotonic() < deadline:
+        while counts(engine) != (0, 3) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert counts(pg) == (0, 3)
-        assert audit_log.verify(pg, repo.audit_key).ok
+        assert counts(engine) == (0, 3)
+        assert audit_log.verify(engine, repo.audit_key).ok
     finally:
-        audit_log.use_key(pg, repo.audit_key, 0)  # no background settling for the tests after this one
+        audit_log.use_key(engine, repo.audit_key, 0)  # no background settling for the tests after this one
 
 
-def test_settling_waits_briefly_for_the_head_and_leaves_the_rest(pg: Engine, repo: Repository) -> None:
+def test_settling_waits_briefly_for_the_head_and_leaves_the_rest(engine: Engine, repo: Repository) -> None:
     read(repo)
-    assert audit_log.settle(pg, repo.audit_key) == 1  # the chain and its head row exist
+    assert audit_log.settle(engine, repo.audit_key) == 1  # the chain and its head row exist
     read(repo)
-    with pg.connect() as holder:  # a write appending holds the head's lock until it ends
+    # A write appending holds the head's lock until it ends (SQLite: the database's write lock).
+    if engine.dialect.name == "postgresql":
+        holder = engine.connect()
         holder.begin()
         holder.exec_driver_sql("SELECT seq FROM audit_head WHERE chain = 0 FOR UPDATE")
+    else:
+        holder = sqlite3.connect(str(engine.url.database))
+        holder.execute("BEGIN IMMEDIATE")
+    try:
         started = time.monotonic()
-        assert audit_log.settle(pg, repo.audit_key, wait_ms=50) == 0
+        assert audit_log.settle(engine, repo.audit_key, wait_ms=50) == 0
         assert time.monotonic() - started < 2
+    finally:
         holder.rollback()
-    assert counts(pg) == (1, 1)
-    assert audit_log.settle(pg, repo.audit_key) == 1
+        holder.close()
+    assert counts(engine) == (1, 1)
+    assert audit_log.settle(engine, repo.audit_key) == 1
 
 
-def test_a_failed_settle_keeps_the_staged_events(pg: Engine, repo: Repository) -> None:
+def test_a_failed_settle_keeps_the_staged_events(engine: Engine, repo: Repository) -> None:
     for _ in range(2):
         read(repo)
-    with pg.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'audit trail unavailable'; END $$"
-        )
-        conn.exec_driver_sql(
-            "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_refuse()"
-        )
+    _refuse_chain_inserts(engine, True)
     try:
         with pytest.raises(Exception, match="audit trail unavailable"):
-            audit_log.settle(pg, repo.audit_key)
-        assert counts(pg) == (2, 0)
+            audit_log.settle(engine, repo.audit_key)
+        assert counts(engine) == (2, 0)
     finally:
-        with pg.begin() as conn:
-            conn.exec_driver_sql("DROP TRIGGER audit_refuse ON audit_events")
-            conn.exec_driver_sql("DROP FUNCTION audit_refuse()")
-    assert audit_log.settle(pg, repo.audit_key) == 2
-    report = audit_log.verify(pg, repo.audit_key)
+        _refuse_chain_inserts(engine, False)
+    assert audit_log.settle(engine, repo.audit_key) == 2
+    report = audit_log.verify(engine, repo.audit_key)
     assert report.ok, report.problems
     assert report.entries == 2
 
 
-def test_a_staged_event_renders_as_its_record(pg: Engine, repo: Repository) -> None:
+def test_a_staged_event_renders_as_its_record(engine: Engine, repo: Repository) -> None:
     with repo.unit(RequestContext.system("test"), write=False) as unit:
         unit.search(parse_query("Patient", [("name", "罗勇")]))
-    with pg.connect() as conn:
+    with engine.connect() as conn:
         [(seq, content)] = audit_log.search(conn, count=10)
     assert f'"id":"{seq}"' in content
     assert '"subtype":[{"system":"http://hl7.org/fhir/restful-interaction","code":"search-type"}]' in content
 
 
-def test_a_process_chains_what_it_staged_before_it_exits(pg: Engine, tmp_path: Path) -> None:
+def test_a_process_chains_what_it_staged_before_it_exits(engine: Engine, tmp_path: Path) -> None:
     """A command (``rhip import``, a stopping server) does not leave its staged events behind, even when
     its background settler would only have run much later."""
     script = (
@@ -137,8 +145,8 @@ def test_a_process_chains_what_it_staged_before_it_exits(pg: Engine, tmp_path: P
         "with repo.unit(RequestContext.system('test'), write=False) as unit:\n"
         "    unit.history('Patient', count=1)\n"
     )
-    url = pg.url.render_as_string(hide_password=False)
+    url = engine.url.render_as_string(hide_password=False)
     done = subprocess.run([sys.executable, "-c", script, url, str(tmp_path)], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
-    assert counts(pg) == (0, 1)
-    assert audit_log.verify(pg, load_key("", tmp_path)).ok
+    assert counts(engine) == (0, 1)
+    assert audit_log.verify(engine, load_key("", tmp_path)).ok

@@ -4,14 +4,14 @@ The chain: entries numbered gaplessly under a lock on the head row (``audit_head
 takes the row lock on PostgreSQL, SQLite serialises writers anyway), each linked to the previous one with
 ``rhip.security.audit.link``, the head moved with them.
 
-SQLite appends every event to the chain inside the caller's transaction. PostgreSQL *stages* it there
-instead (``audit_staging``: the record as JSON, one heap insert, sent with a read's COMMIT in one message)
-and ``settle`` chains staged events in batches, in staging order: by a background thread of the process
-that staged them (``Settings.audit_settle_ms`` later), and before anything reads the trail (``search``,
-``read``, ``head``, ``verify``), so what they show is never missing a committed event. An event still
-commits or vanishes with the action it describes; only its number and link come later (decision 0025:
-one round trip and one heap insert per request instead of a locked head, three index inserts and a
-PL/pgSQL call — the largest part of the audit overhead of a small search).
+An event is *staged* in the caller's transaction (``audit_staging``: the record as JSON, one insert; on
+PostgreSQL sent with a read's COMMIT in one message) and ``settle`` chains staged events in batches, in
+staging order: by a background thread of the process that staged them (``Settings.audit_settle_ms``
+later), and before anything reads the trail (``search``, ``read``, ``head``, ``verify``), so what they show
+is never missing a committed event. An event still commits or vanishes with the action it describes;
+only its number and link come later (decision 0025: one insert per request instead of a locked head,
+three index inserts and, on PostgreSQL, a PL/pgSQL call — the largest part of the audit overhead of a
+small search).
 """
 
 from __future__ import annotations
@@ -54,10 +54,6 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-_heads: WeakKeyDictionary[Engine, tuple[int, str]] = WeakKeyDictionary()
-"""The chain head each engine's last settle left (reported, not relied on: ``settle`` locks the head)."""
-
-
 @dataclass(slots=True)
 class _Linked:
     events: list[tuple[Any, ...]]
@@ -80,28 +76,22 @@ def _linked(key: bytes, head: tuple[int, str], records: Sequence[AuditRecord]) -
     return out
 
 
-def append(conn: Connection, key: bytes, records: Sequence[AuditRecord], *, relaxed: bool = False) -> list[int]:
-    """Record events in order inside the caller's transaction; returns their sequence numbers (SQLite) or
-    nothing (PostgreSQL: staged, numbered when ``settle`` chains them).
+def append(conn: Connection, key: bytes, records: Sequence[AuditRecord], *, relaxed: bool = False) -> None:
+    """Stage events in order inside the caller's transaction; ``settle`` numbers and chains them.
 
     ``relaxed``: the transaction commits without waiting for the WAL flush (a read's event, decision
     0013; PostgreSQL only)."""
     if not records:
-        return []
-    if dialect.is_postgres(conn):
-        if relaxed:
-            dialect.relax_commit(conn)
-        dialect.stage_audit(conn, [encode_record(r) for r in records])
-        _staged(conn.engine, key)
-        return []
-    linked = _linked(key, _lock_head(conn), records)
-    dialect.write_audit(conn, linked.events, linked.patients, (*linked.head, _CHAIN))
-    return [e[0] for e in linked.events]
+        return
+    if relaxed:
+        dialect.relax_commit(conn)
+    dialect.stage_audit(conn, [encode_record(r) for r in records])
+    _staged(conn.engine, key)
 
 
 def append_and_commit(conn: Connection, key: bytes, record: AuditRecord, *, relaxed: bool = False) -> None:
-    """Record the event of a unit that wrote nothing and commit its transaction. PostgreSQL: staged by
-    the same message as the COMMIT (one round trip)."""
+    """Stage the event of a unit that wrote nothing and commit its transaction (PostgreSQL: in the same
+    message as the COMMIT, one round trip)."""
     if dialect.is_postgres(conn):
         dialect.stage_audit_and_commit(conn, encode_record(record), relaxed)
         _staged(conn.engine, key)
@@ -127,15 +117,13 @@ def use_key(engine: Engine, key: bytes, settle_after: float) -> None:
 
 
 def settle(engine: Engine, key: bytes | None = None, *, wait_ms: int = 200) -> int:
-    """Chain every staged event (PostgreSQL; decision 0025): under the head's lock, take the staged events
+    """Chain every staged event (decision 0025): under the head's lock, take the staged events
     in staging order, number, render and link them after the head, insert them with their patient rows,
     move the head and delete them from staging, one transaction per ``SETTLE_BATCH``. Returns how many.
 
     Waits at most ``wait_ms`` for the head (another settler, or a write appending) and then leaves the
     rest to whoever holds it or settles next (0 chained). Without ``key`` the registered one is used;
     with none known nothing is chained: only a holder of the key can extend the chain."""
-    if not dialect.is_postgres(engine):
-        return 0
     if key is None:
         key = _keys.get(engine, (b"", 0.0))[0]
         if not key:
@@ -143,13 +131,11 @@ def settle(engine: Engine, key: bytes | None = None, *, wait_ms: int = 200) -> i
     done = 0
     while True:
         try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
+            with engine.connect() as conn, dialect.write_transaction(conn, wait_ms):
                 head = _lock_head(conn)
                 rows = conn.exec_driver_sql(
-                    "DELETE FROM audit_staging WHERE id IN (SELECT id FROM audit_staging ORDER BY id LIMIT %s) "
-                    "RETURNING id, data",
-                    (SETTLE_BATCH,),
+                    "DELETE FROM audit_staging WHERE id IN (SELECT id FROM audit_staging ORDER BY id "
+                    f"LIMIT {SETTLE_BATCH}) RETURNING id, data"
                 ).all()
                 if not rows:
                     return done
@@ -166,10 +152,9 @@ def settle(engine: Engine, key: bytes | None = None, *, wait_ms: int = 200) -> i
                     linked.head = part.head
                 dialect.write_audit(conn, linked.events, linked.patients, (*linked.head, _CHAIN))
         except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available: the head is busy
+            if dialect.lock_busy(exc):  # the head is busy: its holder, or the next settle, goes on
                 return done
             raise
-        _heads[engine] = linked.head
         done += len(rows)
         if len(rows) < SETTLE_BATCH:
             return done
@@ -188,13 +173,16 @@ def _staged(engine: Engine, key: bytes) -> None:
     if after <= 0:
         return
     settler = _settlers.get(engine)
-    if settler is None or not settler.is_alive():
-        with _settlers_lock:
-            settler = _settlers.get(engine)
-            if settler is None or not settler.is_alive():
-                settler = _Settler(engine, after)
-                _settlers[engine] = settler
-                settler.start()
+    if settler is not None:
+        settler.wake.set()  # before looking at ``retired``: a settler retires only with no wake pending
+        if not settler.retired:
+            return
+    with _settlers_lock:
+        settler = _settlers.get(engine)
+        if settler is None or settler.retired:
+            settler = _Settler(engine, after)
+            _settlers[engine] = settler
+            settler.start()
     settler.wake.set()
 
 
@@ -210,8 +198,8 @@ def _settle_at_exit() -> None:
 
 
 class _Settler(threading.Thread):
-    """Chains what reads of this process staged, ``after`` seconds after the first of a batch; ends when
-    nothing was staged for a minute or its engine is gone (the next staged read starts another)."""
+    """Chains the events this process staged, ``after`` seconds after the first of a batch; retires when
+    nothing was staged for a minute or its engine is gone (the next staged event starts another)."""
 
     IDLE = 60.0
     VACUUM_EVERY = 20_000
@@ -221,26 +209,37 @@ class _Settler(threading.Thread):
         self.engine = weakref.ref(engine)
         self.after = after
         self.wake = threading.Event()
+        self.retired = False
         self.since_vacuum = 0
 
     def run(self) -> None:
-        while self.wake.wait(self.IDLE):
+        while True:
+            if not self.wake.wait(self.IDLE):
+                with _settlers_lock:
+                    if not self.wake.is_set():
+                        self.retired = True
+                        return
             time.sleep(self.after)  # let a batch gather
             self.wake.clear()
             engine = self.engine()
             if engine is None:
+                self.retired = True
                 return
-            try:
-                self.since_vacuum += settle(engine)
-                if self.since_vacuum >= self.VACUUM_EVERY:  # a queue table: keep it small without autovacuum
-                    self.since_vacuum = 0
-                    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                        conn.exec_driver_sql("VACUUM audit_staging")
-            except DBAPIError as exc:  # e.g. the database is unreachable: the events stay staged
-                log.warning("settling staged audit events failed: %s", str(exc.orig).splitlines()[0])
-            except Exception:  # a bug: the events stay staged; the next settle chains them
-                log.exception("settling staged audit events failed")
+            self._settle(engine)
             del engine
+
+    def _settle(self, engine: Engine) -> None:
+        try:
+            self.since_vacuum += settle(engine)
+            # A queue table: keep it small where autovacuum is off (SQLite reuses the pages it frees).
+            if self.since_vacuum >= self.VACUUM_EVERY and dialect.is_postgres(engine):
+                self.since_vacuum = 0
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.exec_driver_sql("VACUUM audit_staging")
+        except DBAPIError as exc:  # e.g. the database is unreachable: the events stay staged
+            log.warning("settling staged audit events failed: %s", str(exc.orig).splitlines()[0])
+        except Exception:  # a bug: the events stay staged; the next settle chains them
+            log.exception("settling staged audit events failed")
 
 
 @dataclass(slots=True)

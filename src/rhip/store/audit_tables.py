@@ -3,13 +3,13 @@
 ``audit_events`` holds one FHIR AuditEvent per request, in a gapless sequence chained with keyed SM3
 hashes; ``audit_head`` is the chain's last link (the row writers lock); ``audit_patients`` indexes
 events by the residents whose data they touched ("who accessed my record") and is itself checked
-against the hashed content by ``rhip audit verify``. ``audit_staging`` (PostgreSQL, decision 0025) holds
-read events written with their reads but not yet chained: no index, so staging one is a single heap insert.
+against the hashed content by ``rhip audit verify``. ``audit_staging`` (decision 0025) holds events
+written with their actions but not yet chained: no index, so staging one is a single insert.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Identity, Index, SmallInteger, String, Table, Text
+from sqlalchemy import BigInteger, Column, Identity, Index, Integer, SmallInteger, String, Table, Text
 
 from rhip.store.schema import metadata
 
@@ -48,8 +48,9 @@ audit_head = Table(
 audit_staging = Table(
     "audit_staging",
     metadata,
-    Column("id", BigInteger, Identity(), nullable=False),
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), Identity(), nullable=False),
     Column("data", Text, nullable=False),
 )
-"""Events staged in the transaction of their read (``rhip.security.audit.encode_record``), in staging order;
-``rhip.store.audit_log.settle`` chains and removes them."""
+"""Events staged in the transaction of their action (``rhip.security.audit.encode_record``), in staging order
+(``id``: an identity column on PostgreSQL, the rowid on SQLite); ``rhip.store.audit_log.settle`` chains and
+removes them."""

@@ -5,12 +5,16 @@ No other module branches on the engine name: they ask this module.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import psycopg.pq
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 
 def is_postgres(bind: Engine | Connection) -> bool:
@@ -35,6 +39,10 @@ def engine_options(url: str) -> dict[str, Any]:
     }
 
 
+SQLITE_BUSY_MS = 30_000
+"""How long a SQLite connection waits for another writer."""
+
+
 def configure(engine: Engine) -> None:
     """Install per-connection settings (SQLite: WAL, explicit BEGIN so writers lock up front)."""
     if engine.dialect.name != "sqlite":
@@ -48,7 +56,7 @@ def configure(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
@@ -201,6 +209,34 @@ def analyze(engine: Engine, tables: list[str]) -> None:
                 conn.exec_driver_sql(f"ANALYZE {t}")
 
 
+@contextmanager
+def write_transaction(conn: Connection, wait_ms: int) -> Iterator[None]:
+    """A writing transaction on ``conn`` that gives up on a lock after ``wait_ms`` (``lock_busy`` then
+    tells): PostgreSQL ``lock_timeout``; SQLite ``BEGIN IMMEDIATE`` under a short busy timeout, the
+    connection's own (``configure``) restored afterwards."""
+    sqlite = not is_postgres(conn)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if sqlite:
+        raw.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        with conn.execution_options(rhip_write=True).begin():
+            if not sqlite:
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
+            yield
+    finally:
+        if sqlite:
+            raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+
+
+def lock_busy(exc: DBAPIError) -> bool:
+    """``exc`` says a lock was not granted in time (``lock_wait``)."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
+
+
 def relax_commit(conn: Connection) -> None:
     """Commit this transaction without waiting for the WAL flush (PostgreSQL ``synchronous_commit``).
 
@@ -224,9 +260,8 @@ def _quoted(driver: psycopg.Connection[Any], text: str) -> bytes:
 
 
 def stage_audit(conn: Connection, records: list[str]) -> None:
-    """PostgreSQL: stage events (``rhip.security.audit.encode_record``) in the caller's transaction
-    (decision 0025)."""
-    conn.exec_driver_sql("INSERT INTO audit_staging (data) VALUES (%s)", [(r,) for r in records])
+    """Stage events (``rhip.security.audit.encode_record``) in the caller's transaction (decision 0025)."""
+    conn.exec_driver_sql(f"INSERT INTO audit_staging (data) VALUES ({placeholder(conn)})", [(r,) for r in records])
 
 
 def stage_audit_and_commit(conn: Connection, data: str, relaxed: bool) -> None:

@@ -8,8 +8,8 @@ transaction — the head row locked and moved, the event and its patient rows in
 through the PL/pgSQL call of migration 0011 — which was most of the audit overhead of a small search. The
 event is now written, in the same transaction, to this table (no index: one heap insert) and
 ``rhip.store.audit_log.settle`` numbers, renders, links and moves staged events into the chain in batches.
-``rhip_audit_append`` has no caller left and goes. The table exists on SQLite too (one schema); SQLite
-appends every event directly.
+``rhip_audit_append`` has no caller left and goes. SQLite stages the same way (there a read's event has
+always been written in a second transaction, after the read's, decision 0013).
 """
 
 import importlib
@@ -30,13 +30,20 @@ APPEND = (
 
 
 def upgrade() -> None:
-    op.create_table(
-        "audit_staging",
-        sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
-        sa.Column("data", sa.Text(), nullable=False),
-    )
     if op.get_bind().dialect.name == "postgresql":
+        # No index at all: staging an event is one heap insert.
+        op.create_table(
+            "audit_staging",
+            sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
+            sa.Column("data", sa.Text(), nullable=False),
+        )
         op.execute(f"DROP FUNCTION IF EXISTS {APPEND}")
+    else:  # the rowid itself: SQLite tables are B-trees on it anyway
+        op.create_table(
+            "audit_staging",
+            sa.Column("id", sa.Integer(), primary_key=True),
+            sa.Column("data", sa.Text(), nullable=False),
+        )
 
 
 def downgrade() -> None:

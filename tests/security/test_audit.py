@@ -337,6 +337,17 @@ def test_appends_from_several_processes_and_rollbacks_keep_one_chain(
         other_engine.dispose()
 
 
+def _record(engine: Engine, key: bytes, record: audit.AuditRecord, *, read: bool) -> None:
+    """Record ``record`` as a unit would: a read's in the message of its COMMIT, a write's before it."""
+    with engine.connect() as conn:
+        conn.begin()
+        if read:
+            audit_log.append_and_commit(conn, key, record)
+        else:
+            audit_log.append(conn, key, [record])
+            conn.commit()
+
+
 @pytest.mark.parametrize("read", [False, True])
 def test_identical_events_of_two_processes_are_two_entries(
     repo: Repository, engine: Engine, settings: Any, read: bool
@@ -347,17 +358,8 @@ def test_identical_events_of_two_processes_are_two_entries(
     try:
         record = audit.record_from(audit.Collector(), RequestContext.system("test"), 1, "0", "same")
 
-        def append_on(e: Engine) -> None:
-            with e.connect() as conn:
-                conn.begin()
-                if read:
-                    audit_log.append_and_commit(conn, repo.audit_key, record)
-                else:
-                    audit_log.append(conn, repo.audit_key, [record])
-                    conn.commit()
-
         for e in (engine, engine, other):
-            append_on(e)
+            _record(e, repo.audit_key, record, read=read)
         report = _verify(repo, engine)
         assert report.ok, report.problems
         assert report.entries == 3
@@ -375,13 +377,7 @@ def test_an_event_is_stored_exactly_whatever_its_text(repo: Repository, engine: 
     collector.note("read", "Patient", "p-1", None)
     record = audit.record_from(collector, ctx, 1, "0", "")
     for read in (True, False):
-        with engine.connect() as conn:
-            conn.begin()
-            if read:
-                audit_log.append_and_commit(conn, repo.audit_key, record)
-            else:
-                audit_log.append(conn, repo.audit_key, [record])
-                conn.commit()
+        _record(engine, repo.audit_key, record, read=read)
     with engine.connect() as conn:
         stored = audit_log.search(conn, agent=odd)
         agents = conn.exec_driver_sql("SELECT agent FROM audit_events").scalars().all()
@@ -391,9 +387,9 @@ def test_an_event_is_stored_exactly_whatever_its_text(repo: Repository, engine: 
     assert _verify(repo, engine).ok
 
 
-def _audit_inserts_fail(engine: Engine, on: bool) -> None:
-    """Make every insert into the audit trail fail (a full disk, a broken trigger...), or stop it (events
-    are first staged, decision 0025)."""
+def audit_inserts_fail(engine: Engine, on: bool, table: str = "audit_staging") -> None:
+    """Make every insert into ``table`` of the audit trail fail (a full disk, a broken trigger...), or stop
+    it; by default the staging table, where every event is first written (decision 0025)."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             if on:
@@ -402,15 +398,14 @@ def _audit_inserts_fail(engine: Engine, on: bool) -> None:
                     "$$ BEGIN RAISE EXCEPTION 'audit trail unavailable'; END $$"
                 )
                 conn.exec_driver_sql(
-                    "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_staging "
-                    "FOR EACH ROW EXECUTE FUNCTION audit_refuse()"
+                    f"CREATE TRIGGER audit_refuse BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION audit_refuse()"
                 )
             else:
-                conn.exec_driver_sql("DROP TRIGGER audit_refuse ON audit_staging")
+                conn.exec_driver_sql(f"DROP TRIGGER audit_refuse ON {table}")
                 conn.exec_driver_sql("DROP FUNCTION audit_refuse()")
         elif on:
             conn.exec_driver_sql(
-                "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_staging "
+                f"CREATE TRIGGER audit_refuse BEFORE INSERT ON {table} "
                 "BEGIN SELECT RAISE(ABORT, 'audit trail unavailable'); END"
             )
         else:
@@ -420,7 +415,7 @@ def _audit_inserts_fail(engine: Engine, on: bool) -> None:
 def test_no_data_leaves_when_its_audit_event_cannot_be_written(api: Any, engine: Engine) -> None:
     pid = api.post("/Patient", json=patient()).headers["Location"].split("/")[4]
     assert api.get(f"/Patient/{pid}").status_code == 200
-    _audit_inserts_fail(engine, True)
+    audit_inserts_fail(engine, True)
     try:
         for url in (f"/Patient/{pid}", f"/Patient?_id={pid}", f"/Patient/{pid}/$everything"):
             r = api.get(url)
@@ -430,7 +425,7 @@ def test_no_data_leaves_when_its_audit_event_cannot_be_written(api: Any, engine:
             assert "罗勇" not in r.text
         assert api.post("/Patient", json=patient()).status_code in (409, 500)
     finally:
-        _audit_inserts_fail(engine, False)
+        audit_inserts_fail(engine, False)
     assert api.get(f"/Patient/{pid}").status_code == 200
     with engine.connect() as conn:
         patients = conn.exec_driver_sql("SELECT count(*) FROM resources WHERE rtype = 'Patient'").scalar_one()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from test_audit import audit_inserts_fail
 
 from rhip.fhir.search.parse import parse_query
 from rhip.security.audit import load_key
@@ -19,29 +20,6 @@ from rhip.security.context import RequestContext
 from rhip.settings import Settings
 from rhip.store import audit_log
 from rhip.store.repository import Repository
-
-
-def _refuse_chain_inserts(engine: Engine, on: bool) -> None:
-    """Make inserts into the chain itself fail (not into staging), or stop it."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql" and on:
-            conn.exec_driver_sql(
-                "CREATE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'audit trail unavailable'; END $$"
-            )
-            conn.exec_driver_sql(
-                "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_refuse()"
-            )
-        elif engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("DROP TRIGGER audit_refuse ON audit_events")
-            conn.exec_driver_sql("DROP FUNCTION audit_refuse()")
-        elif on:
-            conn.exec_driver_sql(
-                "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_events "
-                "BEGIN SELECT RAISE(ABORT, 'audit trail unavailable'); END"
-            )
-        else:
-            conn.exec_driver_sql("DROP TRIGGER audit_refuse")
 
 
 def counts(engine: Engine) -> tuple[int, int]:
@@ -109,13 +87,13 @@ def test_settling_waits_briefly_for_the_head_and_leaves_the_rest(engine: Engine,
 def test_a_failed_settle_keeps_the_staged_events(engine: Engine, repo: Repository) -> None:
     for _ in range(2):
         read(repo)
-    _refuse_chain_inserts(engine, True)
+    audit_inserts_fail(engine, True, "audit_events")
     try:
         with pytest.raises(Exception, match="audit trail unavailable"):
             audit_log.settle(engine, repo.audit_key)
         assert counts(engine) == (2, 0)
     finally:
-        _refuse_chain_inserts(engine, False)
+        audit_inserts_fail(engine, False, "audit_events")
     assert audit_log.settle(engine, repo.audit_key) == 2
     report = audit_log.verify(engine, repo.audit_key)
     assert report.ok, report.problems

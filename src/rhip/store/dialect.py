@@ -234,7 +234,7 @@ def write_transaction(conn: Connection, wait_ms: int) -> Iterator[None]:
 
 
 def lock_busy(exc: DBAPIError) -> bool:
-    """``exc`` says a lock was not granted in time (``lock_wait``)."""
+    """``exc`` says a lock was not granted in time (``write_transaction``)."""
     orig = exc.orig
     if getattr(orig, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
         return True
@@ -244,7 +244,8 @@ def lock_busy(exc: DBAPIError) -> bool:
 def relax_commit(conn: Connection) -> None:
     """Commit this transaction without waiting for the WAL flush (PostgreSQL ``synchronous_commit``).
 
-    Used only for the audit entry of a read: the entry is in the WAL buffer when the response leaves and
+    Used only for a read's audit event and for chaining staged events (whose staged rows stay until that
+    commits): the entry is in the WAL buffer when the response leaves and
     durable within ~3 × ``wal_writer_delay``; a server crash in that window can lose it. SQLite (WAL,
     ``synchronous=NORMAL``) already commits without a sync.
     """

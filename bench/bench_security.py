@@ -32,6 +32,7 @@ Target: overhead ≤ 15 %: `access_overhead` (restricted vs baseline, and secure
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -175,10 +176,12 @@ def workload(repo: Repository, max_patients: int) -> tuple[str, list[Query], dic
 
 
 def searches(repo: Repository, queries: list[Query], hospital: str, n: int, runs: int) -> dict[str, Any]:
+    staff = itertools.cycle(range(50))  # the hospital's clinicians take turns: many users, as in service
+
     def clinician() -> RequestContext:
         scopes = frozenset({"user/*.*"})
         return RequestContext(
-            subject="bench-doctor", kind="user", role="clinician", organization=hospital, scopes=scopes
+            subject=f"bench-doctor-{next(staff)}", kind="user", role="clinician", organization=hospital, scopes=scopes
         )
 
     contexts: dict[str, Callable[[], RequestContext]] = {

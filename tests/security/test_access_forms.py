@@ -14,7 +14,7 @@ from test_access_matrix import ROLES, put, region, user  # noqa: F401  (region: 
 
 from rhip.security.accounts import ROLE_SCOPES
 from rhip.security.context import RequestContext
-from rhip.store.access import RIDS, RowAccess
+from rhip.store.access import RowAccess
 from rhip.store.repository import Repository
 from rhip.store.schema import resources
 
@@ -56,8 +56,8 @@ def test_the_function_and_the_inline_predicate_see_the_same_rows(region: Any, re
                 base = select(resources.c.rid).where(resources.c.rid.in_(every))
                 if types is not None:
                     base = base.where(resources.c.rtype.in_(sorted(types)))
-                inline = {r.rid for r in conn.execute(base.where(access.predicate()))}
-                function = {r.rid for r in conn.execute(base.where(access.of_rows()), {RIDS.key: every})}
+                inline = {r.rid for r in conn.execute(base.where(access.predicate()), access.params)}
+                function = {r.rid for r in conn.execute(base.where(access.of_rows()), access.rows_params(every))}
                 assert function == inline, (name, types)
                 checked |= inline
     assert len(checked) > 10  # the roles between them saw most of the data

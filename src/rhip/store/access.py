@@ -58,7 +58,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    literal,
     literal_column,
     not_,
     or_,
@@ -84,6 +83,52 @@ def _now_ms() -> int:
 
 _NOW = bindparam("rhip_access_now", callable_=_now_ms, type_=BigInteger)
 """Evaluated at each execution, so a cached predicate never uses a stale clock for grant expiry."""
+
+# A scope's values are parameters of the statements, given at execution (``scope_params``): the
+# expressions, and the SQL SQLAlchemy compiles from them, depend only on the scope's *shape*, so every
+# clinician of every organisation shares them. Built per scope, a platform's thousands of users each
+# had their own (a new user's first search of a kind: +2.5 ms; beyond SQLAlchemy's 500 cached
+# statements, every search compiled afresh).
+_PATIENTS = bindparam("rhip_scope_patients", type_=String(), expanding=True)
+"""RowScope.patients, for ``IN`` tests (one placeholder per value, on both engines)."""
+_PATIENT_LIST = bindparam("rhip_scope_patient_list", type_=ARRAY(String()))
+"""RowScope.patients as one array (the server-side function's argument; PostgreSQL only)."""
+_ORG = bindparam("rhip_scope_org", type_=String())
+_ACTOR = bindparam("rhip_scope_actor", type_=String())
+_GRANTEE = bindparam("rhip_scope_grantee", type_=String())
+_REGION = bindparam("rhip_scope_region", type_=String())
+"""The LIKE pattern of RowScope.region's division codes (``3305%``)."""
+_SET = "*"
+"""The value every present field of a scope's shape holds (``shape``)."""
+
+
+@lru_cache(maxsize=4096)
+def shape(scope: RowScope) -> RowScope:
+    """``scope`` with each value replaced by a marker: what the SQL of its rules depends on (which rules
+    apply, the hidden labels, whether clinical content is open), not whose they are."""
+    return RowScope(
+        patients=frozenset({_SET}) if scope.patients else frozenset(),
+        care_organization=_SET if scope.care_organization else None,
+        grants_for=_SET if scope.grants_for else None,
+        consent_actor=_SET if scope.consent_actor else None,
+        hidden_labels=scope.hidden_labels,
+        clinical=scope.clinical,
+        region=_SET if scope.region else None,
+    )
+
+
+def scope_params(scope: RowScope) -> dict[str, Any]:
+    """The execution parameters of every statement holding an access expression built for ``scope``
+    (whatever the expression uses of them; the others are ignored)."""
+    patients = sorted(scope.patients)
+    return {
+        _PATIENTS.key: patients,
+        _PATIENT_LIST.key: patients,
+        _ORG.key: scope.care_organization,
+        _ACTOR.key: scope.consent_actor,
+        _GRANTEE.key: scope.grants_for,
+        _REGION.key: like_escape(region_prefix(scope.region)) + "%" if scope.region else None,
+    }
 
 
 def region_prefix(code: str) -> str:
@@ -124,14 +169,6 @@ def _among(column: Any, constants: Iterable[str]) -> ColumnElement[bool]:
     return test
 
 
-def _one_of(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
-    """``column IN (…)`` with one bound parameter per value, fixed in the SQL: the predicate's lists
-    never change for a (scope, types), so they need no re-expansion of the statement per execution
-    (SQLAlchemy's default for a list of values)."""
-    test: ColumnElement[bool] = column.in_([literal(v, column.type) for v in values])
-    return test
-
-
 def _patient_visible(scope: RowScope, patient: Any, *, shortcut: bool = False) -> ColumnElement[bool]:
     """Whether the patient with id ``patient`` (a correlated column) is inside ``scope``. As a
     ``shortcut`` (``_clear``, which tests every refusal itself): a care relationship counts even if the
@@ -145,22 +182,20 @@ def _patient_visible(scope: RowScope, patient: Any, *, shortcut: bool = False) -
         linked = probe(
             select(_ONE)
             .select_from(own.join(same, same.c.person == own.c.person))
-            .where(_one_of(own.c.id, sorted(scope.patients)), own.c.person > 0, same.c.id == patient),
+            .where(own.c.id.in_(_PATIENTS), own.c.person > 0, same.c.id == patient),
             own,
             same,
         )
-        ways.append(or_(_one_of(patient, sorted(scope.patients)), linked))
+        ways.append(or_(patient.in_(_PATIENTS), linked))
     if scope.care_organization:
         cl = care_links.alias("cl")
-        care: ColumnElement[bool] = probe(
-            select(_ONE).where(cl.c.patient == patient, cl.c.organization == scope.care_organization), cl
-        )
+        care: ColumnElement[bool] = probe(select(_ONE).where(cl.c.patient == patient, cl.c.organization == _ORG), cl)
         if scope.consent_actor and not shortcut:
             c = consent_rules.alias("whole")
             refused = probe(
                 select(_ONE).where(
                     c.c.patient == patient,
-                    or_(c.c.actor == scope.consent_actor, c.c.actor == _const("*")),
+                    or_(c.c.actor == _ACTOR, c.c.actor == _const("*")),
                     c.c.category == _const("*"),
                 ),
                 c,
@@ -178,22 +213,22 @@ def _patient_visible(scope: RowScope, patient: Any, *, shortcut: bool = False) -
                     pat2.c.rtype == _const("Patient"),
                     pat2.c.id == patient,
                     s.c.code == _const("division"),
-                    s.c.value.like(like_escape(region_prefix(scope.region)) + "%", escape="\\"),
+                    s.c.value.like(_REGION, escape="\\"),
                 ),
                 pat2,
                 s,
             )
         )
     if scope.grants_for and not shortcut:
-        ways.append(_granted(scope.grants_for, patient))
+        ways.append(_granted(patient))
     return or_(*ways) if ways else false()
 
 
-def _granted(subject: str, patient: Any) -> ColumnElement[bool]:
-    """``patient`` has an unexpired break-glass grant for ``subject``: an uncorrelated set (a user's own
-    few grants), which PostgreSQL evaluates once per statement and hashes."""
+def _granted(patient: Any) -> ColumnElement[bool]:
+    """``patient`` has an unexpired break-glass grant for the scope's user: an uncorrelated set (a user's
+    own few grants), which PostgreSQL evaluates once per statement and hashes."""
     g = access_grants.alias("grant")
-    granted: ColumnElement[bool] = patient.in_(select(g.c.patient).where(g.c.subject == subject, g.c.expires > _NOW))
+    granted: ColumnElement[bool] = patient.in_(select(g.c.patient).where(g.c.subject == _GRANTEE, g.c.expires > _NOW))
     return granted
 
 
@@ -206,7 +241,7 @@ def _clear(scope: RowScope, patient: Any) -> ColumnElement[bool]:
     if not scope.consent_actor:
         return seen
     c = consent_rules.alias("anyrule")
-    actor = or_(c.c.actor == scope.consent_actor, c.c.actor == _const("*"))
+    actor = or_(c.c.actor == _ACTOR, c.c.actor == _const("*"))
     rules = probe(select(_ONE).where(c.c.patient == patient, actor), c)
     return and_(seen, not_(rules))
 
@@ -232,20 +267,22 @@ _m = idx_reference.alias("m")
 
 
 def predicate(scope: RowScope, types: Iterable[str] | None = None) -> ColumnElement[bool]:
-    """True for the rows ``scope`` may read. ``types``: the resource types the query can return (None:
-    any); types outside the Patient compartment are always open. Built once per (scope, types) and
-    reused: constructing the expression costs far more than executing it."""
-    return _predicate(scope, None if types is None else frozenset(types))
+    """True for the rows ``scope`` may read, executed with ``scope_params(scope)``. ``types``: the
+    resource types the query can return (None: any); types outside the Patient compartment are always
+    open. Built once per (shape, types) and reused: constructing the expression costs far more than
+    executing it."""
+    return _predicate(shape(scope), None if types is None else frozenset(types))
 
 
 class Built(ColumnElement[bool]):
-    """A predicate built once per (scope, types), whose SQLAlchemy cache key is that pair.
+    """A predicate built once per (scope shape, types), whose SQLAlchemy cache key is that pair.
 
     SQLAlchemy derives the cache key of every statement it executes by walking all of its nodes; the
     access predicate has a few hundred, walked again on each execution (≈ 0.5–1 ms per statement,
     measured, more than PostgreSQL takes to run it). The expression is immutable and determined by
-    ``built_for``, so that pair stands for it. Its bound values (scope values, literal lists) are
-    fixed per pair; ``rhip_access_now`` is a callable bind and is still evaluated at every execution."""
+    ``built_for``, so that pair stands for it. It binds no values of its own: the scope's are
+    parameters given at execution (``scope_params``), ``rhip_access_now`` a callable bind evaluated at
+    every execution."""
 
     __visit_name__ = "rhip_access_predicate"
     type = Boolean()
@@ -292,24 +329,31 @@ PATIENT = bindparam("rhip_access_patient", type_=String())
 """The patient id of ``sees_patient`` (a value given at execution)."""
 
 
-@lru_cache(maxsize=4096)
 def sees_patient(scope: RowScope) -> ColumnElement[bool]:
     """True when ``scope`` sees the patient ``PATIENT`` itself (care relationship, own record, region,
     grant), as opposed to only through a patient it links to. Evaluated once per statement."""
+    return _sees_patient(shape(scope))
+
+
+@lru_cache(maxsize=256)
+def _sees_patient(scope: RowScope) -> ColumnElement[bool]:
     expr = _patient_visible(scope, PATIENT) if scope.clinical else false()
     return Built(("sees", scope), expr)
 
 
-@lru_cache(maxsize=4096)
 def owner_refusals(scope: RowScope) -> ColumnElement[bool]:
     """True when ``PATIENT`` has category refusals (of any category) that apply to ``scope``: the
     question ``record_rows`` needs answered once per record instead of once per row."""
+    return _owner_refusals(shape(scope))
+
+
+@lru_cache(maxsize=256)
+def _owner_refusals(scope: RowScope) -> ColumnElement[bool]:
     if not scope.consent_actor:
         return Built(("owner-refusals", scope), false())
     return Built(("owner-refusals", scope), exists(_refusals(scope, consent_rules.alias("owner"), PATIENT)))
 
 
-@lru_cache(maxsize=4096)
 def record_rows(scope: RowScope, owner_refuses: bool) -> ColumnElement[bool]:
     """The predicate for rows already known to be in the record of ``PATIENT``, a patient ``scope``
     sees itself (``sees_patient``), e.g. ``$everything``: such a row is visible iff its own tests pass
@@ -323,6 +367,11 @@ def record_rows(scope: RowScope, owner_refuses: bool) -> ColumnElement[bool]:
     per-row test probed every patient reference, the owner's several times over: ``subject`` and
     ``patient`` index the same reference) — ≈ 0.3 ms less for a record of 289 rows — and not even
     those for a row known to name no other patient (``SOLE_PATIENT``)."""
+    return _record_rows(shape(scope), owner_refuses)
+
+
+@lru_cache(maxsize=256)
+def _record_rows(scope: RowScope, owner_refuses: bool) -> ColumnElement[bool]:
     r = resources.c
     if owner_refuses or not scope.consent_actor:
         tests = _row_tests(scope, r.rid, r.rtype)
@@ -428,7 +477,7 @@ def _refusals(scope: RowScope, c: Any, patient: Any, rid: Any = None, rtype: Any
     only those whose category (``type:<ResourceType>`` or ``label:<code>``) the row falls in."""
     refusal = select(_ONE).where(
         c.c.patient == patient,
-        or_(c.c.actor == (scope.consent_actor or "*"), c.c.actor == _const("*")),
+        or_(c.c.actor == (_ACTOR if scope.consent_actor else _const("*")), c.c.actor == _const("*")),
         c.c.category != _const("*"),
     )
     if rid is not None:
@@ -441,12 +490,11 @@ def _refusals(scope: RowScope, c: Any, patient: Any, rid: Any = None, rtype: Any
         )
         refusal = refusal.where(or_((_const("type:") + rtype) == c.c.category, label))
     if scope.grants_for:
-        refusal = refusal.where(not_(_granted(scope.grants_for, c.c.patient)))
+        refusal = refusal.where(not_(_granted(c.c.patient)))
     return refusal
 
 
 # -- PostgreSQL: the same rules as one server-side function (migration 0012) ---------------------------
-_TEXTS = ARRAY(String())
 
 MATCHES = "hits"
 """The CTE a server-side search names its matches: columns ``rid``, ``rt`` (type), ``facts`` (``imask``) and
@@ -471,15 +519,21 @@ class RowAccess:
     predicate: planned inline, the predicate's sub-plans cost ≈ 0.3–0.45 ms per clinician search at
     1 M resources, more than the search itself (decision 0016). Otherwise (SQLite) the inline
     ``predicate``. Both apply the same rules; the access tests run on both engines. Each form is built
-    once per (scope, types) and is its own SQLAlchemy cache key (``Built``)."""
+    once per (scope shape, types) and is its own SQLAlchemy cache key (``Built``); every statement
+    holding one is executed with ``params`` (the scope's values)."""
 
     scope: RowScope
     types: frozenset[str] | None
     server_side: bool
 
+    @property
+    def params(self) -> dict[str, Any]:
+        """The scope's values, parameters of every statement holding one of these forms."""
+        return scope_params(self.scope)
+
     def predicate(self) -> ColumnElement[bool]:
         """The inline predicate on ``resources`` (either engine)."""
-        return _predicate(self.scope, self.types)
+        return _predicate(shape(self.scope), self.types)
 
     def among_matches(self, *, pinned: bool = False) -> ColumnElement[bool]:
         """Server-side form for a search: true for the rows of the CTE ``MATCHES`` that are visible.
@@ -489,16 +543,16 @@ class RowAccess:
         match: the patient ``PINNED``, tested once per statement). The function, given every match at
         once, decides the rest; a statement whose rows all pass a shortcut never calls it (its
         fixed cost, ≈ 70 µs, was most of a small search's authorisation)."""
-        return _among_matches(self.scope, self.types, pinned)
+        return _among_matches(shape(self.scope), self.types, pinned)
 
     def of_rows(self) -> ColumnElement[bool]:
         """A predicate on ``resources`` for rows known beforehand (single reads, included resources):
         server-side, their rids are the value of ``RIDS`` at execution (``rows_params``)."""
-        return _of_rows(self.scope, self.types) if self.server_side else self.predicate()
+        return _of_rows(shape(self.scope), self.types) if self.server_side else self.predicate()
 
     def rows_params(self, rids: list[int]) -> dict[str, Any]:
-        """The execution parameters ``of_rows`` needs for ``rids``."""
-        return {RIDS.key: rids} if self.server_side else {}
+        """The execution parameters ``of_rows`` needs for ``rids`` (the scope's values included)."""
+        return {**self.params, RIDS.key: rids} if self.server_side else self.params
 
 
 @lru_cache(maxsize=4096)
@@ -530,9 +584,8 @@ def _texts(constants: list[str]) -> ColumnElement[Any]:
     return literal_column("ARRAY[" + ", ".join(f"'{v}'" for v in constants) + "]::text[]")
 
 
-def _text(value: str | None) -> ColumnElement[Any]:
-    """A scope value, bound (NULL written into the SQL: the function's rule is then off)."""
-    return literal(value, String()) if value is not None else literal_column("NULL::text")
+_NULL: ColumnElement[Any] = literal_column("NULL::text")
+"""An absent scope value, written into the SQL: the function's rule is then off."""
 
 
 def _server_side(
@@ -549,16 +602,15 @@ def _server_side(
         return open_part if has_open else false()
     params = compartment_params()
     members = [f"{t}.{code}" for t in record_types for code in params.get(t, ())]
-    region = None if not scope.region else like_escape(region_prefix(scope.region)) + "%"
     visible = select(
         func.rhip_visible_rows(
             candidates,
             _texts(members),
-            literal(sorted(scope.patients), _TEXTS) if scope.patients else _texts([]),
-            _text(scope.care_organization),
-            _text(scope.consent_actor),
-            _text(region),
-            _text(scope.grants_for),
+            _PATIENT_LIST if scope.patients else _texts([]),
+            _ORG if scope.care_organization else _NULL,
+            _ACTOR if scope.consent_actor else _NULL,
+            _REGION if scope.region else _NULL,
+            _GRANTEE if scope.grants_for else _NULL,
             _NOW,
             _texts(sorted(scope.hidden_labels)),
         )

@@ -33,7 +33,7 @@ from rhip.security.policy import Access, Policy, RolePolicy, RowScope
 from rhip.settings import Settings
 from rhip.store import access as row_access
 from rhip.store import audit_log, dialect
-from rhip.store.access import RowAccess
+from rhip.store.access import RowAccess, scope_params
 from rhip.store.access import predicate as access_predicate
 from rhip.store.access_tables import access_grants
 from rhip.store.care_links import sync_care_links
@@ -315,11 +315,12 @@ class Unit:
             self.audit.deny(f"{access.value} {rtype}")
             raise
 
-    def access(self, types: Iterable[str] | None = None) -> ColumnElement[bool] | None:
-        """The SQL predicate of this unit's row scope for rows of ``types`` (None: unrestricted)."""
+    def access(self, types: Iterable[str] | None = None) -> tuple[ColumnElement[bool], dict[str, Any]] | None:
+        """The SQL predicate of this unit's row scope for rows of ``types`` and the parameters to execute
+        it with (None: unrestricted)."""
         if self.rows is None:
             return None
-        return access_predicate(self.rows, None if types is None else frozenset(types))
+        return access_predicate(self.rows, None if types is None else frozenset(types)), scope_params(self.rows)
 
     def row_access(self, types: Iterable[str] | None = None) -> RowAccess | None:
         """This unit's row scope for rows of ``types`` in the form its engine runs best (the access
@@ -343,7 +344,7 @@ class Unit:
         row = self._versioned("Patient", patient_id)
         access: tuple[ColumnElement[bool], dict[str, Any]] | None = None
         if self.rows is not None:
-            params = {row_access.PATIENT.key: patient_id}
+            params = {**scope_params(self.rows), row_access.PATIENT.key: patient_id}
             r = resources.c
             own = exists(select(r.rid).where(r.rid == row.rid, row_access.record_rows(self.rows, True)))
             check = select(
@@ -356,7 +357,7 @@ class Unit:
                 access = (row_access.record_rows(self.rows, bool(refuses)), params)
             else:
                 self._require_visible(row.rid, "Patient", patient_id, row.content)
-                access = (access_predicate(self.rows, None), {})
+                access = (access_predicate(self.rows, None), scope_params(self.rows))
         return self._read_found("Patient", patient_id, row), access
 
     def visible(self, rid: int, rtype: str | None = None) -> bool:
@@ -612,15 +613,17 @@ class Unit:
         if id is not None:
             stmt = stmt.where(v.id == id)
         access = self.access([rtype] if rtype else None)
+        params: dict[str, Any] = {}
         if access is not None:
-            stmt = stmt.where(v.rid.in_(select(resources.c.rid).where(access)))
+            stmt = stmt.where(v.rid.in_(select(resources.c.rid).where(access[0])))
+            params = access[1]
         if since_ms is not None:
             stmt = stmt.where(v.lu >= since_ms)
         if cursor:
             lu, rid, ver = decode_cursor(cursor, 3)
             stmt = stmt.where(tuple_(v.lu, v.rid, v.version) < tuple_(lu, rid, ver))
         stmt = stmt.order_by(v.lu.desc(), v.rid.desc(), v.version.desc()).limit(count + 1)
-        rows = self.conn.execute(stmt).all()
+        rows = self.conn.execute(stmt, params).all()
         next_cursor = None
         if len(rows) > count:
             rows = rows[:count]

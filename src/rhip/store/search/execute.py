@@ -138,7 +138,9 @@ def run_search(
         where.append(rid_condition(crit, env))
     server_side = access is not None and access.server_side
     pinned = pinned_patient(q.types, q.criteria, env) if server_side else None
-    params = {PINNED.key: pinned} if pinned is not None else {}
+    params = access.params if access is not None else {}
+    if pinned is not None:
+        params[PINNED.key] = pinned
 
     def matching(*cols: Any) -> Select[Any]:
         """The matches' ``cols`` (on ``resources``), access included."""

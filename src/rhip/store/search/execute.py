@@ -21,7 +21,7 @@ from rhip.fhir.search.params import registry
 from rhip.fhir.search.parse import Include, SearchQuery
 from rhip.store.access import MATCHES, PINNED, RowAccess
 from rhip.store.schema import idx_reference, resource_versions, resources
-from rhip.store.search.terms import TABLES, Env, pinned_patient, rid_condition
+from rhip.store.search.terms import TABLES, Env, pinned_patient, rid_condition, selective
 
 SORT_COLUMN = {
     "string": "value",
@@ -130,17 +130,20 @@ def run_search(
     ``include_access`` (for any type) the included ones."""
     r = resources.c
     where: list[ColumnElement[bool]] = [r.deleted.is_(False)]
-    if access is not None and not access.server_side:
-        where.append(access.predicate())
     if q.types:
         where.append(r.rtype.in_(q.types) if len(q.types) > 1 else r.rtype == q.types[0])
     for crit in q.criteria:
         where.append(rid_condition(crit, env))
-    server_side = access is not None and access.server_side
-    pinned = pinned_patient(q.types, q.criteria, env) if server_side else None
+    pinned = pinned_patient(q.types, q.criteria, env) if access is not None and access.server_side else None
     params = access.params if access is not None else {}
     if pinned is not None:
         params[PINNED.key] = pinned
+    # Server-side access (PostgreSQL) hands a search's matches to the access function at once, from a
+    # statement around them; a search naming its few matches tests each on its own, in its WHERE, as
+    # the inline predicate (SQLite) does.
+    server_side = access is not None and access.server_side and not selective(q.types, q.criteria)
+    if access is not None and not server_side:
+        where.append(access.per_row(pinned=pinned is not None) if access.server_side else access.predicate())
 
     def matching(*cols: Any) -> Select[Any]:
         """The matches' ``cols`` (on ``resources``), access included."""

@@ -234,6 +234,34 @@ def pinned_patient(types: tuple[str, ...], criteria: list[Criterion], env: Env) 
     return None
 
 
+SELECTIVE_VALUES = 10
+"""The most values a selective criterion (``selective``) may list."""
+
+
+def selective(types: tuple[str, ...], criteria: list[Criterion]) -> bool:
+    """Whether a search names its matches one by one, so they are a few rows: a single-type search with
+    an AND-term of ``_id`` or of ``identifier`` with a system and a value on each of its (at most
+    ``SELECTIVE_VALUES``) values (an identifier is meant to be unique within its system: an ID number,
+    a hospital's record number). Row access may then test each match on its own instead of handing all
+    of them to the access function at once (``rhip.store.access.RowAccess.per_row``)."""
+    if len(types) != 1:
+        return False
+    for crit in criteria:
+        plain = crit.rtype == types[0] and 0 < len(crit.values) <= SELECTIVE_VALUES and crit.modifier is None
+        if not plain or crit.chain or crit.has or crit.any_of:
+            continue
+        if crit.code == "_id":
+            return True
+        if crit.code == "identifier" and crit.type == "token" and all(_system_and_value(v) for v in crit.values):
+            return True
+    return False
+
+
+def _system_and_value(value: str) -> bool:
+    parts = split_escaped(value, "|")
+    return len(parts) == 2 and all(parts)
+
+
 def _patient_form_of_member(crit: Criterion, members: tuple[str, ...]) -> bool:
     """``crit`` is ``<member expression>.where(resolve() is Patient)`` for a compartment parameter."""
     expression = crit.param.expression if crit.param is not None else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -117,6 +118,16 @@ _WINDOW_TOTAL = func.count().over().label(_TOTAL)
 """The number of rows a page statement's FROM yields before its LIMIT (built once: it never changes)."""
 
 
+_HIT_FACTS = (resources.c.rtype.label("rt"), resources.c.imask.label("facts"), resources.c.id.label("pid"))
+"""The columns a server-side search's CTE adds for its access test (``rhip.store.access.MATCHES``)."""
+
+
+@lru_cache(maxsize=64)
+def _hit_column(key: str, type_: Any) -> ColumnElement[Any]:
+    """Column ``key`` of the CTE ``MATCHES``, by name (built once: a search has a handful of kinds)."""
+    return literal_column(f"{MATCHES}.{key}", type_).label(key)
+
+
 def run_search(
     conn: Connection,
     q: SearchQuery,
@@ -152,10 +163,10 @@ def run_search(
         # The matches of the search's own criteria first (planned afresh, as every search is), then
         # the visible subset of them (``RowAccess.among_matches``: shortcuts, else the access function,
         # whose plan the session keeps).
-        hits = select(*cols, r.rtype.label("rt"), r.imask.label("facts"), r.id.label("pid")).where(*where).cte(MATCHES)
+        hits = select(*cols, *_HIT_FACTS).where(*where).cte(MATCHES)
         # Columns named in the SQL rather than ``hits.c``: the CTE's column collection (a proxy per
         # column, built anew for every search) cost ≈ 50 µs a search, more than the rest of this.
-        named = [literal_column(f"{MATCHES}.{c.key}", c.type).label(c.key) for c in cols]
+        named = [_hit_column(c.key, c.type) for c in cols]
         return select(*named).select_from(hits).where(access.among_matches(pinned=pinned is not None))
 
     def count() -> int:

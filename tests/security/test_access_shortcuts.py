@@ -182,3 +182,21 @@ def test_a_patient_row_is_decided_by_its_facts(region: Any, engine: Engine) -> N
     with engine.begin() as conn:
         conn.execute(text(f"UPDATE resources SET imask = imask | {UNLABELLED} WHERE rtype = 'Patient' AND id = 'p2'"))
     assert ids(b("GET", "/Patient?_id=p2").json()) == {"Patient/p2"}
+
+
+def test_a_patient_read_is_decided_by_its_facts(region: Any, engine: Engine) -> None:
+    """Reading a Patient, or its ``$everything``, asks nothing more when the patient is clear and the row
+    carries both facts (``access.clear_patient_row``): a very restricted Patient is hidden from the
+    clinician who treats them until a false UNLABELLED fact says otherwise, on both engines."""
+    put(region, {"resourceType": "Patient", "id": "p2", "meta": {"security": [V]}})
+    b = user(region, "clinician-b")
+    assert b("GET", "/Patient/p2").status_code == 404
+    assert b("GET", "/Patient/p2/$everything").status_code == 404
+    assert b("GET", "/Patient/p1").status_code == 404  # treated elsewhere
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE resources SET imask = imask | {UNLABELLED} WHERE rtype = 'Patient' AND id = 'p2'"))
+    assert b("GET", "/Patient/p2").status_code == 200
+    everything = b("GET", "/Patient/p2/$everything")
+    assert everything.status_code == 200
+    assert {"Patient/p2", "Observation/o2"} <= ids(everything.json())
+    assert b("GET", "/Patient/p1").status_code == 404

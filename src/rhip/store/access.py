@@ -341,6 +341,23 @@ def _sees_patient(scope: RowScope) -> ColumnElement[bool]:
     return Built(("sees", scope), expr)
 
 
+def clear_patient_row(scope: RowScope) -> ColumnElement[bool]:
+    """True for a Patient row of ``resources`` that ``scope`` may read without asking the rules: both
+    access facts, and the patient ``_clear`` (seen other than by break-glass, no Consent rule for the
+    actor). Then ``sees_patient`` is true, ``owner_refusals`` false and the row passes its own tests,
+    so a read or ``$everything`` of a clear patient asks nothing more (decision 0024)."""
+    return _clear_patient_row(shape(scope))
+
+
+@lru_cache(maxsize=256)
+def _clear_patient_row(scope: RowScope) -> ColumnElement[bool]:
+    r = resources.c
+    if not scope.clinical:
+        return Built(("clear-patient", scope), false())
+    facts = r.imask.op("&")(literal_column(str(FACTS))) == literal_column(str(FACTS))
+    return Built(("clear-patient", scope), and_(r.rtype == _const("Patient"), facts, _clear(scope, r.id)))
+
+
 def owner_refusals(scope: RowScope) -> ColumnElement[bool]:
     """True when ``PATIENT`` has category refusals (of any category) that apply to ``scope``: the
     question ``record_rows`` needs answered once per record instead of once per row."""

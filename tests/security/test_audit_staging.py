@@ -128,3 +128,24 @@ def test_a_process_chains_what_it_staged_before_it_exits(engine: Engine, tmp_pat
     assert done.returncode == 0, done.stderr.decode()
     assert counts(engine) == (0, 1)
     assert audit_log.verify(engine, load_key("", tmp_path)).ok
+
+
+def test_a_large_event_is_staged_uncompressed_and_chained_whole(engine: Engine, repo: Repository) -> None:
+    """Staged rows live until the next settle: PostgreSQL stores them out of line without compressing
+    (migration 0015; pglz cost 4.7 ms in the request for a 140 kB ``$everything`` event)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            storage = conn.exec_driver_sql(
+                "SELECT attstorage FROM pg_attribute WHERE attrelid = 'audit_staging'::regclass AND attname = 'data'"
+            ).scalar_one()
+        assert storage == "e"  # EXTERNAL
+    with repo.unit(RequestContext.system("big reader"), write=False) as unit:
+        for i in range(3000):  # as a search of 3,000 rows notes them: ≈ 150 kB staged
+            unit.audit.note("search-type", "Observation", f"o-{i:05d}-{'x' * 20}", None)
+    assert counts(engine) == (1, 0)
+    assert audit_log.settle(engine) == 1
+    with engine.connect() as conn:
+        content = conn.exec_driver_sql("SELECT content FROM audit_events ORDER BY seq DESC LIMIT 1").scalar_one()
+    assert content.count('"reference":"Observation/o-') == 200  # MAX_ENTITIES, then a count of the rest
+    assert "2800 more resources not listed" in content
+    assert audit_log.verify(engine, load_key(repo.settings.audit_key, repo.settings.data_dir)).ok

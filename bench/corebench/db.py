@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, text
 
+from rhip.store import audit_log
 from rhip.store.db import make_engine, migrate
 from rhip.store.schema import metadata
 
@@ -91,6 +92,8 @@ class Databases:
         return db
 
     def drop(self, db: Database) -> None:
+        if db._engine is not None:  # chain its staged audit events now, not after it is gone
+            audit_log.release(db._engine)
         db.dispose()
         if db.engine_name == "postgresql":
             with psycopg.connect(self.pg_admin, autocommit=True) as conn:

@@ -149,3 +149,16 @@ def test_a_large_event_is_staged_uncompressed_and_chained_whole(engine: Engine, 
     assert content.count('"reference":"Observation/o-') == 200  # MAX_ENTITIES, then a count of the rest
     assert "2800 more resources not listed" in content
     assert audit_log.verify(engine, load_key(repo.settings.audit_key, repo.settings.data_dir)).ok
+
+
+def test_release_chains_what_is_staged_and_stops_settling(engine: Engine, repo: Repository) -> None:
+    """Before a database goes away (a benchmark drops it, a tool closes it for good): chain its staged
+    events now, and leave nothing for a settler thread or the exit hook to try on it afterwards."""
+    read(repo)
+    assert counts(engine) == (1, 0)
+    assert audit_log.release(engine) == 1
+    assert counts(engine) == (0, 1)
+    assert engine not in audit_log._keys and engine not in audit_log._settlers  # nothing left to try at exit
+    read(repo)  # still in use after all: staging registers the key again, nothing is left unchained
+    assert audit_log.settle(engine) == 1
+    assert counts(engine) == (0, 2)

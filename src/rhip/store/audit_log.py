@@ -189,6 +189,17 @@ def _staged(engine: Engine, key: bytes) -> None:
     settler.wake.set()
 
 
+def release(engine: Engine) -> int:
+    """Chain what is staged on ``engine`` and stop settling for it (its key forgotten, its settler left to
+    retire, nothing at exit): for a database about to be dropped or closed for good. Returns how many
+    events were chained."""
+    done = settle(engine)
+    with _settlers_lock:
+        _keys.pop(engine, None)
+        _settlers.pop(engine, None)
+    return done
+
+
 @atexit.register
 def _settle_at_exit() -> None:
     """A command that staged events (``rhip import``, a stopping server) chains them before it exits,

@@ -134,10 +134,13 @@ def quiesce(db: Database) -> None:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def analyze(db: Database) -> None:
+def analyze(db: Database, *, vacuum: bool = False) -> None:
+    """Planner statistics (autovacuum is off on this server); ``vacuum``: also set the visibility map, as
+    autovacuum does after a bulk load, so index-only scans (the access probes' on ``care_links``) skip the
+    heap as they would in service."""
     if db.engine_name == "postgresql":
         with psycopg.connect(db.raw, autocommit=True) as conn:
-            conn.execute("ANALYZE")
+            conn.execute("VACUUM (ANALYZE)" if vacuum else "ANALYZE")
     else:
         conn = sqlite3.connect(db.raw)
         try:

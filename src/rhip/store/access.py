@@ -27,8 +27,9 @@ every search is planned afresh (``plan_cache_mode = force_custom_plan``, see
   label and name one patient, and the bit test costs nothing next to two index probes per row.
 
 When the query's resource types are known, only their compartment parameters are tested. The
-expression is built once per (scope, types) and carries that pair as its SQLAlchemy cache key
-(``Built``).
+expression is built once per (scope shape, types) and carries that pair as its SQLAlchemy cache key
+(``Built``); the scope's values are parameters given with each statement (``scope_params``, decision
+0026), so all users of a shape share its statements.
 
 On PostgreSQL, searches, single reads and included resources use ``RowAccess``'s server-side form
 instead: the rows a statement's own criteria matched go, as one array, to ``rhip_visible_rows``

@@ -58,7 +58,39 @@ def test_a_background_thread_chains_staged_events(engine: Engine, settings: Sett
         assert counts(engine) == (0, 3)
         assert audit_log.verify(engine, repo.audit_key).ok
     finally:
-        audit_log.use_key(engine, repo.audit_key, 0)  # no background settling for the tests after this one
+        audit_log.release(engine)  # no background settler for the tests after this one, nor at exit
+
+
+def test_the_background_thread_vacuums_the_staging_table(
+    engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every settle reads the whole staging table, dead rows included: where autovacuum is off, the settler
+    VACUUMs it every ``VACUUM_EVERY`` chained events (PostgreSQL; SQLite reuses the pages it frees, and the
+    settler leaves it alone there)."""
+    postgres = engine.dialect.name == "postgresql"
+
+    def vacuums() -> int:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            found = conn.exec_driver_sql(
+                "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'audit_staging'"
+            ).scalar_one()
+        return int(found)
+
+    monkeypatch.setattr(audit_log._Settler, "VACUUM_EVERY", 3)
+    before = vacuums() if postgres else 0
+    repo = Repository(engine, settings.model_copy(update={"audit_settle_ms": 20}))
+    try:
+        for _ in range(3):
+            read(repo)
+        deadline = time.monotonic() + 10
+        while (counts(engine) != (0, 3) or (postgres and vacuums() == before)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counts(engine) == (0, 3)  # SQLite: chained as ever, no VACUUM tried
+        if postgres:
+            assert vacuums() > before
+    finally:
+        audit_log.release(engine)
 
 
 def test_settling_waits_briefly_for_the_head_and_leaves_the_rest(engine: Engine, repo: Repository) -> None:
@@ -158,7 +190,8 @@ def test_release_chains_what_is_staged_and_stops_settling(engine: Engine, repo: 
     assert counts(engine) == (1, 0)
     assert audit_log.release(engine) == 1
     assert counts(engine) == (0, 1)
-    assert engine not in audit_log._keys and engine not in audit_log._settlers  # nothing left to try at exit
+    assert engine not in audit_log._keys  # nothing left to try at exit
+    assert engine not in audit_log._settlers
     read(repo)  # still in use after all: staging registers the key again, nothing is left unchained
     assert audit_log.settle(engine) == 1
     assert counts(engine) == (0, 2)

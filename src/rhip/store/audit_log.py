@@ -116,23 +116,27 @@ def use_key(engine: Engine, key: bytes, settle_after: float) -> None:
     _keys[engine] = (key, settle_after)
 
 
-def settle(engine: Engine, key: bytes | None = None, *, wait_ms: int = 200) -> int:
+def settle(engine: Engine, key: bytes | None = None, *, wait_ms: int = 200, look_first: bool = True) -> int:
     """Chain every staged event (decision 0025): under the head's lock, take the staged events
     in staging order, number, render and link them after the head, insert them with their patient rows,
     move the head and delete them from staging, one transaction per ``SETTLE_BATCH``. Returns how many.
 
     Waits at most ``wait_ms`` for the head (another settler, or a write appending) and then leaves the
     rest to whoever holds it or settles next (0 chained). Without ``key`` the registered one is used;
-    with none known nothing is chained: only a holder of the key can extend the chain."""
+    with none known nothing is chained: only a holder of the key can extend the chain. ``look_first``:
+    look for staged events before taking the head (a reader of the trail, when usually nothing is
+    staged); the background settler, woken by a staged event, goes straight to the head."""
     if key is None:
         key = _keys.get(engine, (b"", 0.0))[0]
         if not key:
             return 0
     done = 0
     while True:
-        with engine.connect() as conn:  # nothing staged (most reads of the trail): no write transaction
-            if conn.exec_driver_sql("SELECT 1 FROM audit_staging LIMIT 1").first() is None:
-                return done
+        if look_first:
+            with engine.connect() as conn:  # nothing staged (most reads of the trail): no write transaction
+                if conn.exec_driver_sql("SELECT 1 FROM audit_staging LIMIT 1").first() is None:
+                    return done
+        look_first = True  # after a full batch: more may or may not be staged
         try:
             with engine.connect() as conn, dialect.write_transaction(conn, wait_ms):
                 head = _lock_head(conn)
@@ -216,7 +220,10 @@ class _Settler(threading.Thread):
     nothing was staged for a minute or its engine is gone (the next staged event starts another)."""
 
     IDLE = 60.0
-    VACUUM_EVERY = 20_000
+    VACUUM_EVERY = 1_000
+    """Events chained between two VACUUMs of the staging table where autovacuum is off: every settle reads
+    the whole table, dead rows included (72,000 of them, 23 MB, doubled the database's work per chained
+    event: 167 → 285 µs)."""
 
     def __init__(self, engine: Engine, after: float) -> None:
         super().__init__(name="rhip-audit-settler", daemon=True)
@@ -244,7 +251,7 @@ class _Settler(threading.Thread):
 
     def _settle(self, engine: Engine) -> None:
         try:
-            self.since_vacuum += settle(engine)
+            self.since_vacuum += settle(engine, look_first=False)
             # A queue table: keep it small where autovacuum is off (SQLite reuses the pages it frees).
             if self.since_vacuum >= self.VACUUM_EVERY and dialect.is_postgres(engine):
                 self.since_vacuum = 0

@@ -289,8 +289,10 @@ def write_audit(
     """Insert chained audit events and their patient index rows and move the chain head (the caller
     holds its lock)."""
     seq, digest, chain = head
-    insert_many(conn, "audit_events", tuple(_AUDIT_COLUMNS.split(", ")), events)
-    insert_many(conn, "audit_patients", ("seq", "patient"), patients)
+    # COPY on PostgreSQL whatever the count: ≈ 20 µs of Python less per event than a pipelined executemany
+    # even for a settle's few dozen events (the settler's work is the server's, on every read's behalf).
+    copy_rows(conn, "audit_events", _AUDIT_COLUMNS.split(", "), events)
+    copy_rows(conn, "audit_patients", ["seq", "patient"], patients)
     mark = placeholder(conn)
     move = f"UPDATE audit_head SET seq = {mark}, hash = {mark} WHERE chain = {mark}"
     conn.exec_driver_sql(move, (seq, digest, chain))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -195,3 +196,20 @@ def test_release_chains_what_is_staged_and_stops_settling(engine: Engine, repo: 
     read(repo)  # still in use after all: staging registers the key again, nothing is left unchained
     assert audit_log.settle(engine) == 1
     assert counts(engine) == (0, 2)
+
+
+def test_release_waits_for_a_settle_under_way(engine: Engine, settings: Settings) -> None:
+    """A benchmark drops its database right after ``release``: no settle of the settler may still be running
+    on it then (one was, and the drop cut its connection)."""
+    repo = Repository(engine, settings.model_copy(update={"audit_settle_ms": 60_000}))  # the settler waits
+    read(repo)
+    settler = audit_log._settlers[engine]
+    released: list[int] = []
+    with settler.busy:  # as if it were settling
+        thread = threading.Thread(target=lambda: released.append(audit_log.release(engine)))
+        thread.start()
+        time.sleep(0.2)
+        assert released == []  # waiting for the settle to end
+    thread.join(10)
+    assert released == [1]
+    assert counts(engine) == (0, 1)

@@ -17,6 +17,7 @@ small search).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
 import time
@@ -196,12 +197,14 @@ def _staged(engine: Engine, key: bytes) -> None:
 def release(engine: Engine) -> int:
     """Chain what is staged on ``engine`` and stop settling for it (its key forgotten, its settler left to
     retire, nothing at exit): for a database about to be dropped or closed for good. Returns how many
-    events were chained."""
-    done = settle(engine)
-    with _settlers_lock:
-        _keys.pop(engine, None)
+    events were chained. Waits for a settle the settler has under way, so none is left running on the
+    database afterwards."""
+    key = _keys.get(engine, (b"", 0.0))[0]
+    settler = _settlers.get(engine)
+    with settler.busy if settler is not None else contextlib.nullcontext(), _settlers_lock:
+        _keys.pop(engine, None)  # a settler woken from now on finds no key and touches nothing
         _settlers.pop(engine, None)
-    return done
+    return settle(engine, key) if key else 0
 
 
 @atexit.register
@@ -232,6 +235,8 @@ class _Settler(threading.Thread):
         self.wake = threading.Event()
         self.retired = False
         self.since_vacuum = 0
+        self.busy = threading.Lock()
+        """Held while settling (``release`` waits for it)."""
 
     def run(self) -> None:
         while True:
@@ -250,6 +255,10 @@ class _Settler(threading.Thread):
             del engine
 
     def _settle(self, engine: Engine) -> None:
+        with self.busy:
+            self._settle_now(engine)
+
+    def _settle_now(self, engine: Engine) -> None:
         try:
             self.since_vacuum += settle(engine, look_first=False)
             # A queue table: keep it small where autovacuum is off (SQLite reuses the pages it frees).

@@ -11,12 +11,13 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import Engine
 from test_audit import audit_inserts_fail
 
 from rhip.fhir.search.parse import parse_query
-from rhip.security.audit import load_key
+from rhip.security.audit import MAX_ENTITIES, AuditRecord, decode_record, encode_record, load_key, render
 from rhip.security.context import RequestContext
 from rhip.settings import Settings
 from rhip.store import audit_log
@@ -213,3 +214,23 @@ def test_release_waits_for_a_settle_under_way(engine: Engine, settings: Settings
     thread.join(10)
     assert released == [1]
     assert counts(engine) == (0, 1)
+
+
+@pytest.mark.parametrize("touched", [0, 3, MAX_ENTITIES, MAX_ENTITIES + 1, 1234])
+def test_a_staged_record_keeps_what_its_event_lists(touched: int) -> None:
+    """A staged record holds the resources its event lists (at most ``MAX_ENTITIES``) and a count of the
+    rest, and renders to the event the whole record renders to; records staged before the count existed
+    (ten fields, every resource) still decode to it."""
+    ctx = RequestContext(subject="doctor-1", kind="user", role="clinician", organization="org-a")
+    entities = {"Patient/p1": "search-type", "Patient/p2": "search-type"}
+    entities |= {f"Observation/o{i}": "search-type" for i in range(touched)}
+    rec = AuditRecord(1_795_000_000_000, "rest", "E", "0", ctx, ["search-type"], entities, ["p1"], ["Observation?x"])
+    staged = encode_record(rec)
+    back = decode_record(staged)
+    assert render(7, back) == render(7, rec)
+    assert len(back.entities) == min(touched + 1, MAX_ENTITIES)  # Patient/p2 is listed, p1 is a named patient
+    assert back.unlisted == max(0, touched + 1 - MAX_ENTITIES)
+    assert len(staged) < 30_000
+    old_form = orjson.loads(staged)[:10]  # session 8's staging: no count, every resource
+    old_form[6] = entities
+    assert render(7, decode_record(orjson.dumps(old_form).decode())) == render(7, rec)

@@ -147,6 +147,8 @@ class AuditRecord:
     patients: list[str]
     queries: list[str] = field(default_factory=list)
     description: str = ""
+    unlisted: int = 0
+    """Resources touched beyond those in ``entities`` (a staged record keeps only what ``render`` lists)."""
 
 
 def record_from(
@@ -178,18 +180,30 @@ _CTX_FIELDS = ("subject", "kind", "role", "organization", "purpose", "request_id
 
 
 def encode_record(rec: AuditRecord) -> str:
-    """A record as JSON text, to be rendered and chained later (``decode_record``; decision 0025)."""
+    """A record as JSON text, to be rendered and chained later (``decode_record``; decision 0025). Only the
+    resources ``render`` lists are kept, with a count of the others: a page of 1,000 rows stages 200."""
     ctx = {k: getattr(rec.ctx, k) for k in _CTX_FIELDS if getattr(rec.ctx, k) is not None}
-    data = [rec.ts, rec.kind, rec.action, rec.outcome, ctx, rec.subtypes, rec.entities, rec.patients]
-    return fjson.dumps([*data, rec.queries, rec.description]).decode()
+    listed = _listed(rec)
+    entities = {ref: rec.entities[ref] for ref in listed[:MAX_ENTITIES]}
+    unlisted = rec.unlisted + max(0, len(listed) - MAX_ENTITIES)
+    data = [rec.ts, rec.kind, rec.action, rec.outcome, ctx, rec.subtypes, entities, rec.patients]
+    return fjson.dumps([*data, rec.queries, rec.description, unlisted]).decode()
 
 
 def decode_record(text: str) -> AuditRecord:
-    """The record ``encode_record`` wrote; it renders to the same event."""
-    ts, kind, action, outcome, ctx, subtypes, entities, patients, queries, description = fjson.loads(text)
+    """The record ``encode_record`` wrote; it renders to the same event. (Records staged before the count
+    of unlisted resources existed have ten fields and every resource.)"""
+    ts, kind, action, outcome, ctx, subtypes, entities, patients, queries, description, *rest = fjson.loads(text)
+    unlisted = int(rest[0]) if rest else 0
     return AuditRecord(
-        ts, kind, action, outcome, RequestContext(**ctx), subtypes, entities, patients, queries, description
+        ts, kind, action, outcome, RequestContext(**ctx), subtypes, entities, patients, queries, description, unlisted
     )
+
+
+def _listed(rec: AuditRecord) -> list[str]:
+    """The resources an event lists one by one: all but the patients it names as such."""
+    named = set(rec.patients)
+    return [ref for ref in rec.entities if not (ref.startswith("Patient/") and ref[8:] in named)]
 
 
 def outcome_for(status: int | None) -> str:
@@ -260,11 +274,12 @@ def render(seq: int, rec: AuditRecord) -> str:
     entities: list[dict[str, Any]] = [
         {"what": {"reference": f"Patient/{p}"}, "role": _role("1", "Patient")} for p in rec.patients
     ]
-    listed = [ref for ref in rec.entities if not (ref.startswith("Patient/") and ref[8:] in rec.patients)]
+    listed = _listed(rec)
     for ref in listed[:MAX_ENTITIES]:
         entities.append({"what": {"reference": ref}, "role": _role("4", "Domain Resource")})
-    if len(listed) > MAX_ENTITIES:
-        entities.append({"description": f"{len(listed) - MAX_ENTITIES} more resources not listed"})
+    unlisted = rec.unlisted + max(0, len(listed) - MAX_ENTITIES)
+    if unlisted:
+        entities.append({"description": f"{unlisted} more resources not listed"})
     for q in rec.queries:
         entities.append({"type": _role("2", "System Object"), "query": _b64(q)})
     if entities:

@@ -353,10 +353,8 @@ def clear_patient_row(scope: RowScope) -> ColumnElement[bool]:
 @lru_cache(maxsize=256)
 def _clear_patient_row(scope: RowScope) -> ColumnElement[bool]:
     r = resources.c
-    if not scope.clinical:
-        return Built(("clear-patient", scope), false())
-    facts = r.imask.op("&")(literal_column(str(FACTS))) == literal_column(str(FACTS))
-    return Built(("clear-patient", scope), and_(r.rtype == _const("Patient"), facts, _clear(scope, r.id)))
+    shortcut = _shortcuts(scope, frozenset({"Patient"}), False, r.rtype, r.imask, r.id)
+    return Built(("clear-patient", scope), shortcut[0] if shortcut else false())
 
 
 def owner_refusals(scope: RowScope) -> ColumnElement[bool]:
@@ -588,26 +586,34 @@ def _among_matches(scope: RowScope, types: frozenset[str] | None, pinned: bool) 
     facts: ColumnElement[int] = literal_column(f"{MATCHES}.facts", BigInteger())
     own_id: ColumnElement[str] = literal_column(f"{MATCHES}.pid", String())
     candidates: ColumnElement[Any] = literal_column(f"(SELECT array_agg({MATCHES}.rid) FROM {MATCHES})")
-    with_facts = facts.op("&")(literal_column(str(FACTS))) == literal_column(str(FACTS))
-    shortcuts: list[ColumnElement[bool]] = []
-    if scope.clinical and "Patient" in _split(types)[0]:
-        shortcuts.append(and_(rtype == _const("Patient"), with_facts, _clear(scope, own_id)))
-    if scope.clinical and pinned:
-        shortcuts.append(and_(with_facts, select(_clear(scope, PINNED)).scalar_subquery()))
+    shortcuts = _shortcuts(scope, types, pinned, rtype, facts, own_id)
     return Built(("matches", scope, types, pinned), _server_side(scope, types, rid, rtype, candidates, shortcuts))
 
 
 @lru_cache(maxsize=4096)
 def _per_row(scope: RowScope, types: frozenset[str] | None, pinned: bool) -> ColumnElement[bool]:
     r = resources.c
+    shortcuts = _shortcuts(scope, types, pinned, r.rtype, r.imask, r.id)
     own: ColumnElement[Any] = array([r.rid])
-    with_facts = r.imask.op("&")(literal_column(str(FACTS))) == literal_column(str(FACTS))
-    shortcuts: list[ColumnElement[bool]] = []
-    if scope.clinical and "Patient" in _split(types)[0]:
-        shortcuts.append(and_(r.rtype == _const("Patient"), with_facts, _clear(scope, r.id)))
-    if scope.clinical and pinned:
-        shortcuts.append(and_(with_facts, select(_clear(scope, PINNED)).scalar_subquery()))
     return Built(("per-row", scope, types, pinned), _server_side(scope, types, r.rid, r.rtype, own, shortcuts))
+
+
+def _shortcuts(
+    scope: RowScope, types: frozenset[str] | None, pinned: bool, rtype: Any, facts: Any, own_id: Any
+) -> list[ColumnElement[bool]]:
+    """The sound shortcuts (decision 0024) for rows with columns ``rtype``, ``facts`` (``imask``) and
+    ``own_id`` (the resource id): a Patient row with both facts that is itself ``_clear``; with ``pinned``,
+    any row with both facts when the patient ``PINNED`` is (tested once per statement). None for a
+    non-clinical scope."""
+    if not scope.clinical:
+        return []
+    with_facts = facts.op("&")(literal_column(str(FACTS))) == literal_column(str(FACTS))
+    shortcuts: list[ColumnElement[bool]] = []
+    if "Patient" in _split(types)[0]:
+        shortcuts.append(and_(rtype == _const("Patient"), with_facts, _clear(scope, own_id)))
+    if pinned:
+        shortcuts.append(and_(with_facts, select(_clear(scope, PINNED)).scalar_subquery()))
+    return shortcuts
 
 
 @lru_cache(maxsize=4096)

@@ -344,14 +344,12 @@ class Unit:
         self.authorize(Access.READ, "Patient")
         self.flush()
         row = self._versioned("Patient", patient_id, clear=True)
-        access: tuple[ColumnElement[bool], dict[str, Any]] | None = None
-        if self.rows is not None and row.clear:  # seen, no Consent rule, no label: the check's answer
-            access = (
-                row_access.record_rows(self.rows, False),
-                {**scope_params(self.rows), row_access.PATIENT.key: patient_id},
-            )
-        elif self.rows is not None:
-            params = {**scope_params(self.rows), row_access.PATIENT.key: patient_id}
+        if self.rows is None:
+            return self._read_found("Patient", patient_id, row), None
+        params = {**scope_params(self.rows), row_access.PATIENT.key: patient_id}
+        if row.clear:  # seen, no Consent rule, no label: what the check below would answer
+            access = (row_access.record_rows(self.rows, False), params)
+        else:
             r = resources.c
             own = exists(select(r.rid).where(r.rid == row.rid, row_access.record_rows(self.rows, True)))
             check = select(
